@@ -33,3 +33,41 @@ check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) .lakedrop .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# ---------------------------------------------------------------------------------------------
+# AWS SAM infrastructure (template.yaml). aws-sam-cli pins boto3 and click exactly, so it lives
+# in its own virtualenv (.venv-sam), never in the project's .venv. None of these targets needs
+# Docker or an AWS account; `sam validate` only needs a region name to be set.
+SAM_VENV   := .venv-sam
+SAM_BIN    := $(SAM_VENV)/bin
+SAM_STAMP  := $(SAM_VENV)/.installed
+SAM_CLI    ?= aws-sam-cli>=1.150,<2
+SAM_REGION ?= ap-northeast-2
+
+.PHONY: sam-venv template-lint sam-build
+
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_BIN)/pip install --quiet --upgrade pip
+	$(SAM_BIN)/pip install --quiet '$(SAM_CLI)'
+	touch $(SAM_STAMP)
+
+## Create .venv-sam with the AWS SAM CLI.
+sam-venv: $(SAM_STAMP)
+
+## Lint template.yaml with cfn-lint and `sam validate --lint` (both offline).
+template-lint: $(STAMP) $(SAM_STAMP)
+	$(BIN)/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=$(SAM_REGION) SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam validate --lint --template-file template.yaml
+
+# Without Docker, `sam build` runs pip with the Python of the function's runtime, looked up on
+# PATH as python3.12 (template.yaml: Runtime python3.12). Under pyenv, that version's bin/ is
+# put first on PATH; elsewhere python3.12 must already be on PATH.
+LAMBDA_PYTHON_VERSION ?= 3.12
+LAMBDA_PYTHON_PREFIX   = $(shell pyenv prefix $(LAMBDA_PYTHON_VERSION) 2>/dev/null)
+
+## Build the Lambda artefacts into .aws-sam/ without Docker (needs python3.12, see above).
+sam-build: $(SAM_STAMP)
+	PATH="$(if $(LAMBDA_PYTHON_PREFIX),$(LAMBDA_PYTHON_PREFIX)/bin:)$$PATH" SAM_CLI_TELEMETRY=0 \
+		$(SAM_BIN)/sam build --template-file template.yaml
+	@du -sh .aws-sam/build/IngestFunction | sed 's/^/unzipped IngestFunction artefact: /'
