@@ -28,6 +28,7 @@ import duckdb
 from ingest.contracts import Column, DatasetContract, HeaderMapping
 from ingest.pseudonymise import (
     PADS_TABLE,
+    PSEUDONYM_HEX_CHARS,
     HmacKey,
     hmac_sql,
     normalise_sql,
@@ -129,7 +130,9 @@ def _typed_sql(column: Column, raw: str) -> str:
     raise AssertionError(column.type)
 
 
-def _read_csv_sql(path: Path, fmt: SourceFormat, width: int, compression: str | None) -> str:
+def _read_csv_sql(
+    path: Path, fmt: SourceFormat, width: int, compression: str | None, errors: str
+) -> str:
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
     options = [
         f"columns = {columns}",
@@ -140,7 +143,7 @@ def _read_csv_sql(path: Path, fmt: SourceFormat, width: int, compression: str | 
         "escape = '\"'",
         "strict_mode = true",
         "null_padding = false",
-        "store_rejects = true",
+        errors,
         f"max_line_size = {MAX_LINE_BYTES}",
         f"compression = {_lit(compression or 'none')}",
     ]
@@ -150,10 +153,14 @@ def _read_csv_sql(path: Path, fmt: SourceFormat, width: int, compression: str | 
 def _stage_sql(
     csv_sql: str, contract: DatasetContract, mapping: HeaderMapping, raw_keys: list[str]
 ) -> str:
+    """Rows of the CSV with typed kept columns, raw PII columns and a reject reason.
+
+    ``reason`` is NULL for a good row; ``raw_record`` holds a rejected row's fields (as JSON).
+    The same statement is used by both passes, so both judge every row alike.
+    """
     position = {c.name: i for i, c in enumerate(mapping.columns) if c is not None}
     inner: list[str] = []  # typed/raw values, from read_csv's c0..cN
     checks: list[str] = []  # one CASE per problem; concatenated into the reject reason
-    outer: list[str] = []  # what the staged table keeps for good rows
     for column in contract.columns:
         i = position.get(column.name)
         if column.pii == "drop":
@@ -162,13 +169,10 @@ def _stage_sql(
         if column.pii == "hmac":
             raw_name = _q("raw_" + column.name)
             inner.append(f"c{i} AS {raw_name}" if i is not None else f"NULL::VARCHAR AS {raw_name}")
-            outer.append(raw_name)
         elif i is None:
             inner.append(f"NULL::{_sql_type(column)} AS {name}")
-            outer.append(name)
         else:
             inner.append(f"{_typed_sql(column, f'c{i}')} AS {name}")
-            outer.append(name)
         if i is None:
             continue
         blank = f"nullif(trim(c{i}), '') IS NULL"
@@ -183,8 +187,7 @@ def _stage_sql(
     raw_cols = ", ".join(f"c{i}" for i in range(len(raw_keys)))
     reason = f"nullif(concat_ws('; ', {', '.join(checks) or 'NULL'}), '')"
     return f"""
-        SELECT {", ".join(outer)}, reason,
-               CASE WHEN reason IS NOT NULL THEN json_object({raw_pairs}) END AS raw_record
+        SELECT *, CASE WHEN reason IS NOT NULL THEN json_object({raw_pairs}) END AS raw_record
         FROM (
             SELECT *, {reason} AS reason
             FROM (SELECT {raw_cols}, {", ".join(inner)} FROM {csv_sql})
@@ -206,47 +209,66 @@ def _unique_keys(headers: tuple[str, ...]) -> list[str]:
 def _safe_duckdb_message(exc: duckdb.Error) -> str:
     """First line of a DuckDB error, without the echo of the offending line (it may hold PII)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return re.split(r"Original Line|\bline:\s", first, maxsplit=1)[0].strip()[:300]
+    first = re.split(r"Original Line|\bline:\s", first, maxsplit=1)[0]
+    # quoted fragments may echo field values: drop them
+    return re.sub(r"\"[^\"]*\"|'[^']*'", "'…'", first).strip()[:300]
 
 
-def _hash_distinct(
+def _pii_key_sql(contract: DatasetContract, prefix: str = "") -> str:
+    """64-bit key of a row's raw PII tuple: the pseudonyms are joined back on it."""
+    return "hash(" + ", ".join(prefix + _q("raw_" + c.name) for c in contract.hmac_columns) + ")"
+
+
+def _build_pseudonyms(
     con: duckdb.DuckDBPyConnection, contract: DatasetContract
-) -> tuple[dict[str, int], int]:
-    """Build one table per hmac column mapping each distinct raw value to its pseudonym."""
+) -> tuple[dict[str, int], int, bool]:
+    """Table ``pseudonyms``: one row per distinct raw PII tuple, its key and a pseudonym per column.
+
+    Each column's distinct values are normalised and hashed once. Returns the distinct
+    pseudonym count per column, how many phone values were not phone numbers, and whether the
+    64-bit tuple key is unique (if two tuples ever collide the write joins on the values).
+    """
     counts: dict[str, int] = {}
     unrecognised = 0
-    for column in contract.hmac_columns:
-        raw = _q("raw_" + column.name)
-        table = _q("map_" + column.name)
-        distinct = f"SELECT DISTINCT {raw} AS v FROM staged WHERE reason IS NULL AND {raw} IS NOT NULL"
+    raw_cols = [_q("raw_" + c.name) for c in contract.hmac_columns]
+    con.execute(
+        f"CREATE TEMP TABLE tuples AS SELECT DISTINCT {', '.join(raw_cols)} "
+        "FROM scan WHERE reason IS NULL"
+    )
+    select = [f"{_pii_key_sql(contract, 't.')} AS pii_key", *(f"t.{c}" for c in raw_cols)]
+    joins = []
+    for n, column in enumerate(contract.hmac_columns):
+        raw = raw_cols[n]
+        table = f"map{n}"
+        distinct = f"SELECT DISTINCT {raw} AS v FROM tuples WHERE {raw} IS NOT NULL"
         if column.normalise == "phone":
             fast = phone_fast_sql("v", contract.default_phone_region)
             con.execute(f"CREATE TEMP TABLE norm AS SELECT v, {fast} AS n FROM ({distinct})")
             slow = [row[0] for row in con.execute("SELECT v FROM norm WHERE n IS NULL").fetchall()]
             if slow:
                 fixed = [phone_to_e164(v, contract.default_phone_region) for v in slow]
-                unrecognised = sum(1 for f in fixed if f is not None and not f.startswith("+"))
+                unrecognised += sum(1 for f in fixed if f is not None and not f.startswith("+"))
                 con.execute(
                     "UPDATE norm SET n = fix.n FROM "
                     "(SELECT unnest($1::VARCHAR[]) AS v, unnest($2::VARCHAR[]) AS n) AS fix "
                     "WHERE norm.v = fix.v",
                     [slow, fixed],
                 )
-            source = "norm"
         else:
-            con.execute(
-                f"CREATE TEMP TABLE norm AS SELECT v, {normalise_sql(column.normalise, 'v')} AS n "
-                f"FROM ({distinct})"
-            )
-            source = "norm"
+            normalised = normalise_sql(column.normalise, "v")
+            con.execute(f"CREATE TEMP TABLE norm AS SELECT v, {normalised} AS n FROM ({distinct})")
         con.execute(
             f"CREATE TEMP TABLE {table} AS SELECT v, "
-            f"CASE WHEN n IS NOT NULL THEN {hmac_sql('n')} END AS h "
-            f"FROM {source} CROSS JOIN {PADS_TABLE} AS k"
+            f"CASE WHEN n IS NOT NULL THEN {hmac_sql('n')}[:{PSEUDONYM_HEX_CHARS}] END AS h "
+            f"FROM norm CROSS JOIN {PADS_TABLE} AS k"
         )
         con.execute("DROP TABLE norm")
         counts[column.name] = _scalar(con, f"SELECT count(DISTINCT h) FROM {table}")
-    return counts, unrecognised
+        joins.append(f"LEFT JOIN {table} ON t.{raw} = {table}.v")
+        select.append(f"{table}.h AS {_q(column.name)}")
+    con.execute(f"CREATE TEMP TABLE pseudonyms AS SELECT {', '.join(select)} FROM tuples AS t {' '.join(joins)}")
+    unique = _scalar(con, "SELECT count(*) - count(DISTINCT pii_key) FROM pseudonyms") == 0
+    return counts, unrecognised, unique
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -254,34 +276,39 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0] or 0)
 
 
-def _write_sql(contract: DatasetContract, out_dir: Path, sid: str) -> str:
+def _write_sql(
+    stage_sql: str, contract: DatasetContract, out_dir: Path, sid: str, unique_key: bool
+) -> str:
     selects: list[str] = []
-    joins: list[str] = []
     for column in contract.columns:
         if column.pii == "drop":
             continue
-        name = _q(column.name)
-        if column.pii == "hmac":
-            alias = _q("m_" + column.name)
-            joins.append(
-                f"LEFT JOIN {_q('map_' + column.name)} AS {alias} "
-                f"ON s.{_q('raw_' + column.name)} = {alias}.v"
-            )
-            selects.append(f"{alias}.h AS {name}")
-        else:
-            selects.append(f"s.{name}")
+        selects.append(f"{'p' if column.pii == 'hmac' else 'r'}.{_q(column.name)}")
+    if not contract.hmac_columns:
+        join = ""
+    elif unique_key:
+        join = f"JOIN pseudonyms AS p ON {_pii_key_sql(contract, 'r.')} = p.pii_key"
+    else:
+        on = " AND ".join(
+            f"r.{_q('raw_' + c.name)} IS NOT DISTINCT FROM p.{_q('raw_' + c.name)}"
+            for c in contract.hmac_columns
+        )
+        join = f"JOIN pseudonyms AS p ON {on}"
     part = contract.partition
     fmt = "%Y-%m-%d" if part.grain == "day" else "%Y-%m"
-    part_sql = f"strftime(s.{_q(part.column)}, {_lit(fmt)}) AS {_q(part.key)}"
+    part_sql = f"strftime(r.{_q(part.column)}, {_lit(fmt)}) AS {_q(part.key)}"
     kept = [c.name for c in contract.columns if c.pii != "drop"]
-    cluster = [c for c in contract.cluster_by if c in kept]
-    order = [part.key, *cluster, *(c for c in kept if c not in cluster)]
+    order = ""
+    if contract.cluster_by:
+        cluster = [c for c in contract.cluster_by if c in kept]
+        rest = [c for c in kept if c not in cluster]
+        order = "ORDER BY " + ", ".join(_q(c) for c in [part.key, *cluster, *rest])
     return f"""
         COPY (
             SELECT {", ".join(selects)}, {part_sql}
-            FROM staged AS s {" ".join(joins)}
-            WHERE s.reason IS NULL
-            ORDER BY {", ".join(_q(c) for c in order)}
+            FROM ({stage_sql}) AS r {join}
+            WHERE r.reason IS NULL
+            {order}
         ) TO {_lit(str(out_dir))} (
             FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({_q(part.key)}),
             FILENAME_PATTERN {_lit(sid + "-{i}")}, WRITE_PARTITION_COLUMNS false
@@ -321,32 +348,42 @@ def transform(
     if threads:
         config["threads"] = str(threads)
     compression = fmt.compression if fmt.duckdb_readable else None
+    raw_keys = _unique_keys(mapping.source_headers)
+    width = len(mapping.source_headers)
     with duckdb.connect(config=config) as con:
         # after connecting: the ICU extension (built in) must be loaded to set a time zone
         con.execute(f"SET TimeZone = {_lit(contract.timezone)}")
         ipad, opad = key.pads()
         con.execute(f"CREATE TEMP TABLE {PADS_TABLE} (ipad BLOB, opad BLOB)")
         con.execute(f"INSERT INTO {PADS_TABLE} VALUES ($1, $2)", [ipad, opad])
-        raw_keys = _unique_keys(mapping.source_headers)
-        csv_sql = _read_csv_sql(csv_path, fmt, len(mapping.source_headers), compression)
-        step("parse")
+
+        # Pass 1: judge every row; keep the distinct PII tuples of good rows and the rejects.
+        step("scan")
+        scan_stage = _stage_sql(
+            _read_csv_sql(csv_path, fmt, width, compression, "store_rejects = true"),
+            contract,
+            mapping,
+            raw_keys,
+        )
+        pii = [_q("raw_" + c.name) for c in contract.hmac_columns]
         try:
             con.execute(
-                f"CREATE TEMP TABLE staged AS {_stage_sql(csv_sql, contract, mapping, raw_keys)}"
+                f"CREATE TEMP TABLE scan AS SELECT {''.join(p + ', ' for p in pii)}"
+                f"reason, raw_record, count(*) AS n FROM ({scan_stage}) GROUP BY ALL"
             )
         except duckdb.Error as exc:
             raise TransformError(
                 f"DuckDB could not read the file: {_safe_duckdb_message(exc)}", "unparseable"
             ) from exc
-        parsed = _scalar(con, "SELECT count(*) FROM staged")
+        parsed = _scalar(con, "SELECT sum(n) FROM scan")
         broken = _parse_rejects(con)
         typed_rejects = con.execute(
-            "SELECT reason, count(*) FROM staged WHERE reason IS NOT NULL GROUP BY reason"
+            "SELECT reason, sum(n) FROM scan WHERE reason IS NOT NULL GROUP BY reason"
         ).fetchall()
         reasons: dict[str, int] = {str(r): int(n) for r, n in typed_rejects}
         for _line, reason, _text in broken:
             reasons[reason] = reasons.get(reason, 0) + 1
-        typed_rejected = sum(n for _r, n in typed_rejects)
+        typed_rejected = sum(int(n) for _r, n in typed_rejects)
         rows_rejected = typed_rejected + len(broken)
         lines_rejected = typed_rejected + sum(
             max(1, text.rstrip("\r\n").count("\n") + 1) for _l, _r, text in broken
@@ -356,13 +393,25 @@ def transform(
             raise TransformError("the file has a header but no data rows", "no_rows")
 
         step("pseudonymise")
-        distinct, unrecognised = _hash_distinct(con, contract)
+        distinct, unrecognised, unique_key = (
+            _build_pseudonyms(con, contract) if contract.hmac_columns else ({}, 0, True)
+        )
 
+        # Pass 2: stream the good rows, typed and pseudonymised, into partitioned Parquet.
         step("write")
         out_dir.mkdir(parents=True, exist_ok=True)
         rows_written = parsed - typed_rejected
         if rows_written:
-            con.execute(_write_sql(contract, out_dir, sid))
+            write_stage = _stage_sql(
+                _read_csv_sql(csv_path, fmt, width, compression, "ignore_errors = true"),
+                contract,
+                mapping,
+                raw_keys,
+            )
+            # the CSV is the probe side; the small pseudonym table is the hash table
+            con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+            con.execute(_write_sql(write_stage, contract, out_dir, sid, unique_key))
+            con.execute("RESET disabled_optimizers")
         outputs = _collect_outputs(con, out_dir, contract)
         if sum(o.rows for o in outputs) != rows_written:
             raise TransformError(
@@ -406,8 +455,9 @@ def _write_rejects(
 ) -> None:
     """Rejected rows as JSON lines: typed failures with their fields, broken lines verbatim."""
     con.execute(
-        f"COPY (SELECT NULL::BIGINT AS line, reason, raw_record::JSON AS fields, NULL AS text "
-        f"FROM staged WHERE reason IS NOT NULL) TO {_lit(str(path))} (FORMAT json)"
+        "COPY (SELECT NULL::BIGINT AS line, reason, raw_record::JSON AS fields, NULL AS text "
+        "FROM scan, range(n) WHERE reason IS NOT NULL ORDER BY raw_record) "
+        f"TO {_lit(str(path))} (FORMAT json)"
     )
     if broken:
         with path.open("a", encoding="utf-8") as handle:

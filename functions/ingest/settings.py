@@ -1,0 +1,50 @@
+"""Ingest configuration: read once per runtime from the environment, then passed down as values."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class SettingsError(ValueError):
+    """The environment does not configure ingest completely; the message names the variable."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    landing_uri: str = Field(min_length=1)
+    curated_uri: str = Field(min_length=1)
+    quarantine_uri: str = Field(min_length=1)
+    hmac_key_secret_id: str | None = None
+    hmac_key_file: Path | None = None
+    duckdb_memory_limit: str = Field(default="1GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+    duckdb_threads: int | None = Field(default=None, ge=1)
+    work_dir: Path = Path(tempfile.gettempdir())
+    contracts_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Settings:
+        if (self.hmac_key_secret_id is None) == (self.hmac_key_file is None):
+            raise ValueError("set exactly one of HMAC_KEY_SECRET_ID (AWS) and HMAC_KEY_FILE (local)")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Settings from environment variables named after the fields in upper case."""
+        values = {
+            name: environ[name.upper()]
+            for name in cls.model_fields
+            if environ.get(name.upper(), "").strip()
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                where = ".".join(str(p).upper() for p in error["loc"]) or "environment"
+                problems.append(f"{where}: {error['msg']}")
+            raise SettingsError("ingest is not configured: " + "; ".join(problems)) from exc

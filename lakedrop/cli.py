@@ -1,0 +1,237 @@
+"""``lakedrop``: the local runtime — generate sample data, drop files, watch the landing zone."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from lakedrop.config import LocalLake
+from lakedrop.generate import GenerateSpec, generate
+from lakedrop.local import drop as drop_key
+from lakedrop.local import landing_key, pending_keys, put_in_landing
+
+app = typer.Typer(
+    help="lakedrop on a laptop: the same ingest the Lambda runs, on a folder lake.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+Encoding = Literal["utf-8", "utf-8-sig", "cp949"]
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _generate(path: Path, spec: GenerateSpec) -> Path:
+    with Progress(
+        TextColumn("generating [bold]{task.fields[name]}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("generate", total=spec.rows, name=path.name)
+        report = generate(path, spec, progress=lambda rows: progress.update(task, completed=rows))
+    console.print(
+        f"generated [bold]{report.rows:,}[/] rows, {report.customers:,} customers, "
+        f"{report.first_event} – {report.last_event}: {path} ({_size(report.bytes_written)})"
+    )
+    return path
+
+
+@app.command("generate")
+def generate_command(
+    path: Annotated[Path, typer.Argument(help="where to write the CSV")],
+    rows: Annotated[int, typer.Option(help="number of rows")] = 100_000,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same file)")] = 42,
+    customers: Annotated[int | None, typer.Option(help="default: rows / 80")] = None,
+    encoding: Annotated[str, typer.Option(help="utf-8, utf-8-sig or cp949")] = "utf-8",
+    korean_headers: Annotated[bool, typer.Option(help="Korean column names (Excel export)")] = False,
+    gzip: Annotated[bool, typer.Option(help="gzip the file")] = False,
+    messy: Annotated[bool, typer.Option(help="spaces, blanks, thousands separators")] = False,
+) -> None:
+    """Write a realistic transactions CSV (deterministic for a seed)."""
+    if encoding not in ("utf-8", "utf-8-sig", "cp949"):
+        raise typer.BadParameter("choose utf-8, utf-8-sig or cp949", param_hint="--encoding")
+    spec = GenerateSpec(
+        rows=rows,
+        seed=seed,
+        customers=customers,
+        encoding=encoding,  # type: ignore[arg-type]  # checked above
+        korean_headers=korean_headers,
+        gzip=gzip,
+        messy=messy,
+    )
+    _generate(path, spec)
+
+
+def _ingest_with_spinner(lake: LocalLake, key: str, verbose: bool) -> dict[str, Any]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("ingesting [bold]{task.fields[key]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        progress.add_task("ingest", key=key, total=None)
+        return drop_key(lake, key, verbose)
+
+
+def _report(results: list[dict[str, Any]], lake: LocalLake) -> None:
+    table = Table(title="ingest summary", title_justify="left")
+    for column in ("file", "status", "rows read", "written", "rejected", "in → out", "time"):
+        table.add_column(
+            column,
+            justify="left" if column in ("file", "status") else "right",
+            overflow="fold",
+        )
+    for r in results:
+        rows = r.get("rows") or {}
+        size = r.get("bytes") or {}
+        status = {"curated": "[green]curated", "quarantined": "[red]quarantined"}.get(
+            r["status"], r["status"]
+        )
+        ratio = (
+            f"{_size(size.get('in'))} → {_size(size.get('out'))}"
+            if size.get("out")
+            else _size(size.get("in"))
+        )
+        table.add_row(
+            r["key"],
+            status,
+            f"{rows.get('read', 0):,}" if rows else "-",
+            f"{rows.get('written', 0):,}" if rows else "-",
+            f"{rows.get('rejected', 0):,}" if rows else "-",
+            ratio,
+            f"{(r.get('timings_s') or {}).get('total', 0):.1f} s",
+        )
+    console.print(table)
+    for r in results:
+        if r["status"] == "quarantined":
+            console.print(f"[red]quarantined[/] {r['key']}: {r['reason']}")
+    console.print(f"curated Parquet: [bold]{lake.curated}[/]")
+    console.print(f"manifests:       [bold]{lake.curated / '_manifests'}[/]")
+    if any(r["status"] == "quarantined" or r.get("quarantine") for r in results):
+        console.print(f"quarantine:      [bold]{lake.quarantine}[/]")
+
+
+def _drop_files(files: list[Path], dataset: str, verbose: bool) -> list[dict[str, Any]]:
+    lake = LocalLake.from_env()
+    lake.ensure()
+    results = []
+    for file in files:
+        key = landing_key(file, dataset)
+        with Progress(
+            TextColumn("landing [bold]{task.fields[name]}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("copy", total=file.stat().st_size, name=key)
+            put_in_landing(lake, file, key, lambda n: progress.advance(task, n))
+        results.append(_ingest_with_spinner(lake, key, verbose))
+    _report(results, lake)
+    return results
+
+
+@app.command()
+def drop(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dataset: Annotated[str, typer.Option(help="dataset folder in landing")] = "transactions",
+    verbose: Annotated[bool, typer.Option(help="show the handler's log lines")] = False,
+) -> None:
+    """Put files into the local landing zone and ingest them exactly as the Lambda would."""
+    results = _drop_files(files, dataset, verbose)
+    if any(r["status"] == "quarantined" for r in results):
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def watch(
+    interval: Annotated[float, typer.Option(help="seconds between looks")] = 1.0,
+    once: Annotated[bool, typer.Option(help="process what is there, then stop")] = False,
+    verbose: Annotated[bool, typer.Option(help="show the handler's log lines")] = False,
+) -> None:
+    """Ingest every file that appears (or changes) in the local landing folder."""
+    lake = LocalLake.from_env()
+    lake.ensure()
+    console.print(f"watching [bold]{lake.landing}[/] (Ctrl-C to stop)")
+    sizes: dict[str, int] = {}
+    try:
+        while True:
+            ready = []
+            for key in pending_keys(lake):
+                size = (lake.landing / key).stat().st_size
+                # a file still being written changes size between two looks
+                if once or sizes.get(key) == size:
+                    ready.append(key)
+                sizes[key] = size
+            if ready:
+                _report([_ingest_with_spinner(lake, key, verbose) for key in ready], lake)
+            if once:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(help="rows in the main sample file")] = 200_000,
+    verbose: Annotated[bool, typer.Option(help="show the handler's log lines")] = False,
+) -> None:
+    """Generate sample files (UTF-8; a CP949 Excel export with Korean headers, gzipped; a
+    broken one) and ingest them into the local lake."""
+    lake = LocalLake.from_env()
+    lake.samples.mkdir(parents=True, exist_ok=True)
+    files = [
+        _generate(lake.samples / "transactions-sample.csv", GenerateSpec(rows=rows)),
+        _generate(
+            lake.samples / "거래내역-엑셀.csv.gz",
+            GenerateSpec(
+                rows=max(rows // 20, 1000),
+                seed=7,
+                encoding="cp949",
+                korean_headers=True,
+                gzip=True,
+                messy=True,
+            ),
+        ),
+    ]
+    broken = lake.samples / "broken-export.csv"
+    broken.write_text("this is,not the header\nof a transactions file,at all\n", encoding="utf-8")
+    files.append(broken)
+    _drop_files(files, "transactions", verbose)
+    console.print(
+        "\nthe broken file was quarantined on purpose: see its .error.json. "
+        "Next: `lakedrop watch`, or drop your own CSV with `lakedrop drop FILE`."
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
