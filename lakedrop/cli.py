@@ -45,6 +45,7 @@ def _size(n: int | None) -> str:
 
 
 def _generate(path: Path, spec: GenerateSpec) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with Progress(
         TextColumn("generating [bold]{task.fields[name]}"),
         BarColumn(),

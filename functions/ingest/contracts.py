@@ -8,6 +8,7 @@ says what happens to personal data: ``hmac`` (keyed pseudonym), ``drop`` or ``ke
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -30,6 +31,18 @@ DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 class ContractError(ValueError):
     """A contract file is missing or invalid; the message names the file and the field."""
+
+
+class _FieldError(ValueError):
+    """A cross-field check failed; ``loc`` says which field (relative to the model checked).
+
+    Errors raised by model validators are located at the model itself; the location is carried
+    here so that a contract error can still name the field to fix.
+    """
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 def header_token(header: str) -> str:
@@ -68,11 +81,13 @@ class Column(_Strict):
     @model_validator(mode="after")
     def _coherent(self) -> Column:
         if self.normalise is not None and self.type != "string":
-            raise ValueError(f"normalise applies to string columns, not {self.type}")
+            raise _FieldError(
+                f"normalise applies to string columns, not {self.type}", "normalise"
+            )
         if self.pii == "hmac" and self.type != "string":
-            raise ValueError("pii: hmac applies to string columns")
+            raise _FieldError(f"hmac applies to string columns, not {self.type}", "pii")
         if self.pii == "drop" and self.required:
-            raise ValueError("a dropped column cannot be required")
+            raise _FieldError("a dropped column cannot be required", "required")
         return self
 
 
@@ -121,27 +136,42 @@ class DatasetContract(_Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> DatasetContract:
+        names: list[str] = []
+        for i, column in enumerate(self.columns):
+            if column.name in names:
+                raise _FieldError(
+                    f"column name {column.name!r} is used twice", "columns", i, "name"
+                )
+            names.append(column.name)
         seen: dict[str, str] = {}
-        for column in self.columns:
-            for spelling in (column.name, *column.aliases):
+        for i, column in enumerate(self.columns):
+            for n, spelling in enumerate((column.name, *column.aliases)):
                 token = header_token(spelling)
                 if token in seen and seen[token] != column.name:
-                    raise ValueError(
+                    where = ("name",) if n == 0 else ("aliases", n - 1)
+                    raise _FieldError(
                         f"header {spelling!r} of column {column.name!r} "
-                        f"is already used by column {seen[token]!r}"
+                        f"is already used by column {seen[token]!r}",
+                        "columns",
+                        i,
+                        *where,
                     )
                 seen[token] = column.name
-        names = [c.name for c in self.columns]
-        if len(set(names)) != len(names):
-            raise ValueError("column names must be unique")
         part = next((c for c in self.columns if c.name == self.partition.column), None)
         if part is None:
-            raise ValueError(f"partition column {self.partition.column!r} is not a column")
+            raise _FieldError(
+                f"partition column {self.partition.column!r} is not a column", "partition", "column"
+            )
         if part.type not in ("timestamp", "date") or not part.required:
-            raise ValueError("the partition column must be a required timestamp or date")
+            raise _FieldError(
+                f"the partition column must be a required timestamp or date; "
+                f"{part.name!r} is {'a' if part.required else 'an optional'} {part.type}",
+                "partition",
+                "column",
+            )
         unknown = [c for c in self.cluster_by if c not in names]
         if unknown:
-            raise ValueError(f"cluster_by names unknown columns {unknown}")
+            raise _FieldError(f"cluster_by names unknown columns {unknown}", "cluster_by")
         return self
 
     @cached_property
@@ -209,9 +239,19 @@ def parse_contract(text: str, source: str) -> DatasetContract:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = _field_path(data, error["loc"])
-            problems.append(f"{source}: field {field}: {error['msg']}")
+            cause = error.get("ctx", {}).get("error")
+            loc = (*error["loc"], *(cause.loc if isinstance(cause, _FieldError) else ()))
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key" + _did_you_mean(str(loc[-1]))
+            problems.append(f"{source}: field {_field_path(data, loc)}: {message}")
         raise ContractError("\n".join(problems)) from exc
+
+
+def _did_you_mean(key: str) -> str:
+    known = {*DatasetContract.model_fields, *Column.model_fields, *Partition.model_fields}
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _field_path(data: object, loc: tuple[int | str, ...]) -> str:
@@ -248,7 +288,7 @@ class ContractRegistry:
 
     def get(self, dataset: str) -> DatasetContract | None:
         """The dataset's contract, or None when there is no such dataset."""
-        if not DATASET_NAME.match(dataset):
+        if not DATASET_NAME.fullmatch(dataset):
             return None
         if dataset not in self._cache:
             found = self._text(dataset)

@@ -61,16 +61,26 @@ def hmac_sql(value_sql: str) -> str:
     return f"sha256(k.opad || unhex(sha256(k.ipad || encode({value_sql}))))"
 
 
+# RE2 class of exactly the characters Python's str.isspace() accepts (RE2's \s is ASCII only;
+# \p{Z} adds the no-break, ideographic and other Unicode spaces found in Excel exports).
+_SPACE = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}]"
+
+
+def _strip_sql(value_sql: str) -> str:
+    """SQL removing leading and trailing whitespace of any kind (DuckDB's trim keeps tabs)."""
+    return f"regexp_replace({value_sql}, '^{_SPACE}+|{_SPACE}+$', '', 'g')"
+
+
 def normalise_sql(normaliser: str | None, value_sql: str) -> str:
     """SQL normalising a raw value before it is hashed (NULL when nothing is left)."""
-    v = f"trim({value_sql})"
+    v = _strip_sql(value_sql)
     match normaliser:
         case None | "trim":
             expr = v
         case "lower" | "email":
             expr = f"lower({v})"
         case "name":
-            expr = f"regexp_replace(lower(nfc_normalize({v})), '\\s+', ' ', 'g')"
+            expr = f"regexp_replace(lower(nfc_normalize({v})), '{_SPACE}+', ' ', 'g')"
         case "phone":
             raise ValueError("phone numbers are normalised with phone_fast_sql + phonenumbers")
         case other:

@@ -127,26 +127,39 @@ def sniff(path: Path) -> SourceFormat:
 def transcode_to_utf8(path: Path, fmt: SourceFormat, target: Path) -> None:
     """Stream ``path`` (maybe gzipped, in ``fmt.encoding``) into UTF-8 at ``target``.
 
-    Raises UnreadableFile when a byte sequence is invalid in the detected encoding.
+    Raises UnreadableFile when a byte sequence is invalid in the detected encoding (naming the
+    byte's offset in the decompressed text) or when a gzip stream breaks off after the sample.
     """
     opener = gzip.open if fmt.compression == "gzip" else open
     decoder = codecs.getincrementaldecoder(fmt.encoding)(errors="strict")
-    offset = 0
-    with opener(path, "rb") as source, target.open("wb") as sink:
-        while chunk := source.read(4 << 20):
+    where = " of the decompressed text" if fmt.compression == "gzip" else ""
+    offset = 0  # bytes read from the (decompressed) source so far
+    try:
+        with opener(path, "rb") as source, target.open("wb") as sink:
+            while chunk := source.read(4 << 20):
+                # a multibyte character may straddle chunks: the decoder holds its first
+                # bytes, and an error's position counts from them
+                pending = len(decoder.getstate()[0])
+                try:
+                    sink.write(decoder.decode(chunk).encode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise UnreadableFile(
+                        f"byte {offset - pending + exc.start}{where} is not valid "
+                        f"{fmt.encoding.upper()} text (the encoding was guessed from the start "
+                        "of the file); save the file as UTF-8 CSV",
+                        "undecodable",
+                    ) from exc
+                offset += len(chunk)
             try:
-                sink.write(decoder.decode(chunk).encode("utf-8"))
+                sink.write(decoder.decode(b"", final=True).encode("utf-8"))
             except UnicodeDecodeError as exc:
                 raise UnreadableFile(
-                    f"byte {offset + exc.start} is not valid {fmt.encoding.upper()} text "
-                    f"(the encoding was guessed from the start of the file); "
-                    "save the file as UTF-8 CSV",
+                    f"the file ends in the middle of a {fmt.encoding.upper()} character",
                     "undecodable",
                 ) from exc
-            offset += len(chunk)
-        try:
-            sink.write(decoder.decode(b"", final=True).encode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise UnreadableFile(
-                f"the file ends in the middle of a {fmt.encoding.upper()} character", "undecodable"
-            ) from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        # only gzip raises these here; a failing disk (OSError) is not the file's fault
+        raise UnreadableFile(
+            f"the gzip stream breaks off or is corrupt after {offset} bytes of text ({exc})",
+            "bad_gzip",
+        ) from exc
