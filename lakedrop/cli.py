@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -70,7 +71,9 @@ def generate_command(
     seed: Annotated[int, typer.Option(help="random seed (same seed, same file)")] = 42,
     customers: Annotated[int | None, typer.Option(help="default: rows / 80")] = None,
     encoding: Annotated[str, typer.Option(help="utf-8, utf-8-sig or cp949")] = "utf-8",
-    korean_headers: Annotated[bool, typer.Option(help="Korean column names (Excel export)")] = False,
+    korean_headers: Annotated[
+        bool, typer.Option(help="Korean column names (Excel export)")
+    ] = False,
     gzip: Annotated[bool, typer.Option(help="gzip the file")] = False,
     messy: Annotated[bool, typer.Option(help="spaces, blanks, thousands separators")] = False,
 ) -> None:
@@ -154,7 +157,7 @@ def _drop_files(files: list[Path], dataset: str, verbose: bool) -> list[dict[str
             transient=True,
         ) as progress:
             task = progress.add_task("copy", total=file.stat().st_size, name=key)
-            put_in_landing(lake, file, key, lambda n: progress.advance(task, n))
+            put_in_landing(lake, file, key, partial(progress.advance, task))
         results.append(_ingest_with_spinner(lake, key, verbose))
     _report(results, lake)
     return results

@@ -2,7 +2,7 @@
 
 ``generate(path, spec)`` writes a CSV file (optionally CP949, with a UTF-8 BOM, or gzipped) that
 looks like a Korean retailer's point-of-sale / online transaction export: one row per basket
-line, in event-time order, with the columns of ``functions/ingest/contracts/transactions.yaml``.
+line, in event-time order, with the columns of ``functions/ingest/datasets/transactions.yaml``.
 The same seed and spec always produce the same bytes. Memory is bounded by the number of
 customers (about 1 kB each) plus one chunk of ``_CHUNK_ROWS`` lines, however many rows are
 requested (default customers grow as ``rows // 80``: 10 M rows peak at ~210 MB RSS).

@@ -1,6 +1,6 @@
 """Dataset contracts: what a landed file of a dataset must contain and how each column is treated.
 
-One YAML file per dataset lives in ``contracts/`` next to this module; the first path segment of
+One YAML file per dataset lives in ``datasets/`` next to this module; the first path segment of
 a landed object's key names the dataset. A contract maps the headers a file may use (canonical
 names and aliases, e.g. a Korean Excel export's 고객번호) to canonical columns, types them, and
 says what happens to personal data: ``hmac`` (keyed pseudonym), ``drop`` or ``keep``.
@@ -81,9 +81,7 @@ class Column(_Strict):
     @model_validator(mode="after")
     def _coherent(self) -> Column:
         if self.normalise is not None and self.type != "string":
-            raise _FieldError(
-                f"normalise applies to string columns, not {self.type}", "normalise"
-            )
+            raise _FieldError(f"normalise applies to string columns, not {self.type}", "normalise")
         if self.pii == "hmac" and self.type != "string":
             raise _FieldError(f"hmac applies to string columns, not {self.type}", "pii")
         if self.pii == "drop" and self.required:
@@ -147,8 +145,12 @@ class DatasetContract(_Strict):
         for i, column in enumerate(self.columns):
             for n, spelling in enumerate((column.name, *column.aliases)):
                 token = header_token(spelling)
+                where = ("name",) if n == 0 else ("aliases", n - 1)
+                if not token:  # it would match blank headers
+                    raise _FieldError(
+                        f"header {spelling!r} has no letters or digits", "columns", i, *where
+                    )
                 if token in seen and seen[token] != column.name:
-                    where = ("name",) if n == 0 else ("aliases", n - 1)
                     raise _FieldError(
                         f"header {spelling!r} of column {column.name!r} "
                         f"is already used by column {seen[token]!r}",
@@ -281,10 +283,10 @@ class ContractRegistry:
         if self._folder is not None:
             path = self._folder / name
             return (path.read_text(encoding="utf-8"), str(path)) if path.is_file() else None
-        resource = resources.files("ingest") / "contracts" / name
+        resource = resources.files("ingest") / "datasets" / name
         if not resource.is_file():
             return None
-        return resource.read_text(encoding="utf-8"), f"contracts/{name}"
+        return resource.read_text(encoding="utf-8"), f"datasets/{name}"
 
     def get(self, dataset: str) -> DatasetContract | None:
         """The dataset's contract, or None when there is no such dataset."""
@@ -303,7 +305,7 @@ class ContractRegistry:
         return self._cache[dataset]
 
     def names(self) -> list[str]:
-        root = self._folder if self._folder is not None else resources.files("ingest") / "contracts"
+        root = self._folder if self._folder is not None else resources.files("ingest") / "datasets"
         return sorted(
             p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml")
         )

@@ -74,11 +74,10 @@ def get_runtime() -> Runtime:
 
         s3 = boto3.client("s3")
     zones = Zones(*(open_storage(uri, s3) for uri in uris))
-    if settings.hmac_key_secret_id:
-        key = key_from_secret(settings.hmac_key_secret_id)
-    else:
-        assert settings.hmac_key_file is not None  # guaranteed by Settings
+    if settings.hmac_key_file is not None:
         key = key_from_file(settings.hmac_key_file)
+    else:  # Settings guarantees exactly one of the two
+        key = key_from_secret(str(settings.hmac_key_secret_id))
     return Runtime(settings, zones, key, ContractRegistry(settings.contracts_dir))
 
 
@@ -141,7 +140,9 @@ def objects_in_eventbridge(event: dict[str, Any]) -> list[Announced]:
 
 def is_sqs_batch(event: dict[str, Any]) -> bool:
     records = event.get("Records")
-    return bool(records) and all(r.get("eventSource") == "aws:sqs" for r in records)
+    return isinstance(records, list) and bool(records) and all(
+        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records
+    )
 
 
 def is_eventbridge_object_created(event: dict[str, Any]) -> bool:
@@ -208,7 +209,11 @@ def _record(outcome: Outcome, info: dict[str, Any]) -> None:
     else:
         logger.warning("file skipped", extra=info)
     rows = outcome.rows
-    for name, field in (("RowsRead", "read"), ("RowsWritten", "written"), ("RowsRejected", "rejected")):
+    for name, field in (
+        ("RowsRead", "read"),
+        ("RowsWritten", "written"),
+        ("RowsRejected", "rejected"),
+    ):
         if field in rows:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=rows[field])
     size = outcome.manifest.get("bytes") or {}
@@ -228,16 +233,18 @@ def _sqs_record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_sqs_batch(event):
-        return process_partial_response(
+        response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
             event=event, record_handler=_sqs_record_handler, processor=processor, context=context
         )
+        return response
     if is_eventbridge_object_created(event):
         announced = objects_in_eventbridge(event)
     elif event.get("Event") == "s3:TestEvent" or "Records" in event:
         announced = objects_in_s3_notification(event)
     else:
         raise UnsupportedEvent(
-            "expected an S3 notification, an SQS batch of them or an EventBridge Object Created event"
+            "expected an S3 notification, an SQS batch of them "
+            "or an EventBridge Object Created event"
         )
     runtime = get_runtime()
     return {"results": [process(a, runtime) for a in announced]}

@@ -116,7 +116,8 @@ def _check_header(contract: DatasetContract, mapping: HeaderMapping) -> None:
         )
     if mapping.duplicates:
         raise FileRejected(
-            f"more than one header maps to the column(s) {', '.join(sorted(set(mapping.duplicates)))}: "
+            "more than one header maps to the column(s) "
+            f"{', '.join(sorted(set(mapping.duplicates)))}: "
             "it is ambiguous which one to use",
             "duplicate_column",
         )
@@ -213,7 +214,9 @@ def ingest_object(
             timings["transform"] = time.perf_counter() - t
             _record_result(manifest, result)
             if result.reject_ratio > contract.max_reject_ratio:
-                raise FileRejected(_reject_summary(result, contract.max_reject_ratio), "too_many_rejects")
+                raise FileRejected(
+                    _reject_summary(result, contract.max_reject_ratio), "too_many_rejects"
+                )
         except (UnreadableFile, TransformError, FileRejected) as exc:
             step("quarantine")
             return _quarantine(
@@ -309,16 +312,23 @@ def _publish(
     pending["pending_outputs"] += sorted(old_curated)
     zones.curated.put_bytes(manifest_key, _dumps(pending), JSON)
 
-    outputs = []
+    outputs: list[dict[str, Any]] = []
     for output, curated_key in planned:
         zones.curated.upload(output.path, curated_key, "application/vnd.apache.parquet")
         outputs.append(
-            {"key": curated_key, "partition": output.partition, "rows": output.rows, "bytes": output.bytes}
+            {
+                "key": curated_key,
+                "partition": output.partition,
+                "rows": output.rows,
+                "bytes": output.bytes,
+            }
         )
     quarantine: dict[str, str] = {}
     if result.rejects_path is not None:
         quarantine["rejected_rows"] = layout.rejects_key(obj.key)
-        zones.quarantine.upload(result.rejects_path, quarantine["rejected_rows"], "application/x-ndjson")
+        zones.quarantine.upload(
+            result.rejects_path, quarantine["rejected_rows"], "application/x-ndjson"
+        )
     stale_curated = sorted(old_curated - {k for _, k in planned})
     zones.curated.delete(stale_curated)
     zones.quarantine.delete(sorted(old_quarantine - set(quarantine.values())))
@@ -388,7 +398,10 @@ def _quarantine(
 
 
 def _rounded(timings: dict[str, float], started: float) -> dict[str, float]:
-    return {**{k: round(v, 3) for k, v in timings.items()}, "total": round(time.perf_counter() - started, 3)}
+    return {
+        **{k: round(v, 3) for k, v in timings.items()},
+        "total": round(time.perf_counter() - started, 3),
+    }
 
 
 def _dumps(data: dict[str, Any]) -> bytes:

@@ -29,7 +29,9 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:
         if (self.hmac_key_secret_id is None) == (self.hmac_key_file is None):
-            raise ValueError("set exactly one of HMAC_KEY_SECRET_ID (AWS) and HMAC_KEY_FILE (local)")
+            raise ValueError(
+                "set exactly one of HMAC_KEY_SECRET_ID (AWS) and HMAC_KEY_FILE (local)"
+            )
         return self
 
     @classmethod

@@ -84,7 +84,10 @@ def _encoding(sample: bytes) -> str:
         pass
     else:
         return "utf-8"
-    best = from_bytes(sample, cp_isolation=LEGACY_ENCODINGS).best()
+    # judge whole lines: a sample (or a broken file) may end inside a multibyte character,
+    # and charset-normalizer then rules CP949 out (no CP949 trail byte is a newline)
+    end = sample.rfind(b"\n") + 1
+    best = from_bytes(sample[:end] or sample, cp_isolation=LEGACY_ENCODINGS).best()
     if best is None:
         raise UnreadableFile(
             "the text encoding could not be recognised (tried UTF-8, CP949/EUC-KR, UTF-16, "

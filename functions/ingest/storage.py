@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
+    from types_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 class StorageError(RuntimeError):
@@ -204,7 +205,9 @@ class S3Storage:
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+            batch: list[ObjectIdentifierTypeDef] = [
+                {"Key": self._key(k)} for k in keys[start : start + 1000]
+            ]
             response = self.client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
             )

@@ -116,7 +116,9 @@ def _typed_sql(column: Column, raw: str) -> str:
             formats = "[" + ", ".join(_lit(f) for f in column.formats) + "]"
             # TRY_CAST reads ISO forms with an offset; naive ones are in the session time
             # zone, which is set to the contract's.
-            return f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), TRY_STRPTIME({v}, {formats})::TIMESTAMPTZ)"
+            return (
+                f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), TRY_STRPTIME({v}, {formats})::TIMESTAMPTZ)"
+            )
         case "date":
             formats = "[" + ", ".join(_lit(f) for f in column.formats) + "]"
             return f"coalesce(TRY_CAST({v} AS DATE), TRY_STRPTIME({v}, {formats})::DATE)"
@@ -266,7 +268,9 @@ def _build_pseudonyms(
         counts[column.name] = _scalar(con, f"SELECT count(DISTINCT h) FROM {table}")
         joins.append(f"LEFT JOIN {table} ON t.{raw} = {table}.v")
         select.append(f"{table}.h AS {_q(column.name)}")
-    con.execute(f"CREATE TEMP TABLE pseudonyms AS SELECT {', '.join(select)} FROM tuples AS t {' '.join(joins)}")
+    con.execute(
+        f"CREATE TEMP TABLE pseudonyms AS SELECT {', '.join(select)} FROM tuples AS t {' '.join(joins)}"
+    )
     unique = _scalar(con, "SELECT count(*) - count(DISTINCT pii_key) FROM pseudonyms") == 0
     return counts, unrecognised, unique
 

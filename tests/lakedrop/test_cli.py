@@ -36,7 +36,10 @@ def test_local_event_has_the_shape_of_the_sample_s3_event() -> None:
     ours = s3_put_event("transactions/거래 내역.csv", 10, "abc")
     sample = load_event("s3_put")
     assert _shape(ours["Records"][0]["s3"]) == _shape(sample["Records"][0]["s3"])
-    assert ours["Records"][0]["s3"]["object"]["key"] == "transactions/%EA%B1%B0%EB%9E%98+%EB%82%B4%EC%97%AD.csv"
+    assert (
+        ours["Records"][0]["s3"]["object"]["key"]
+        == "transactions/%EA%B1%B0%EB%9E%98+%EB%82%B4%EC%97%AD.csv"
+    )
     (announced,) = objects_in_s3_notification(ours)
     assert announced.obj.key == "transactions/거래 내역.csv"
 

@@ -82,7 +82,7 @@ def phone_digits(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def contract_columns() -> list[dict[str, object]]:
-    resource = importlib.resources.files("ingest") / "contracts" / "transactions.yaml"
+    resource = importlib.resources.files("ingest") / "datasets" / "transactions.yaml"
     columns: list[dict[str, object]] = yaml.safe_load(resource.read_text(encoding="utf-8"))[
         "columns"
     ]

@@ -9,6 +9,8 @@ to be fixed (a restricted zone, like landing): they are the positive control her
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ PII_COLUMNS = (1, 2, 3, 4)  # customer_id, customer_name, email, phone in genera
 
 
 def needles(path: Path, encoding: str) -> set[str]:
-    """Every raw PII value of a CSV, as written and normalised (trimmed, lower-case, digits, E.164)."""
+    """Every raw PII value of a CSV, as written and normalised (trimmed, lower, digits, E.164)."""
     found: set[str] = set()
     with path.open(encoding=encoding, newline="") as handle:
         reader = csv.reader(handle)
@@ -56,18 +58,34 @@ def parquet_text(path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Every line the ingest logger writes, formatted as in CloudWatch (JSON with extra keys)."""
+    from ingest.handler import logger
+
+    sink = io.StringIO()
+    capture = logging.StreamHandler(sink)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    yield sink
+    logger.removeHandler(capture)
+
+
+@pytest.fixture
 def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalLake:
     monkeypatch.setenv("LAKEDROP_HOME", str(tmp_path / "lake"))
     return LocalLake.from_env()
 
 
 def test_no_raw_pii_in_any_output_or_log(
-    lake: LocalLake, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    lake: LocalLake, tmp_path: Path, log_lines: io.StringIO
 ) -> None:
     utf8 = tmp_path / "messy.csv"
     generate(utf8, GenerateSpec(rows=1500, customers=400, seed=11, messy=True))
     korean = tmp_path / "korean.csv"
-    generate(korean, GenerateSpec(rows=500, customers=150, seed=12, encoding="cp949", korean_headers=True))
+    generate(
+        korean,
+        GenerateSpec(rows=500, customers=150, seed=12, encoding="cp949", korean_headers=True),
+    )
     lines = utf8.read_text("utf-8").splitlines(keepends=True)
     with_rejects = tmp_path / "with-rejects.csv"  # 2 bad rows of 60: curated + rejects file
     bad = [line.replace(",N\n", ",maybe\n").replace(",Y\n", ",maybe\n") for line in lines[1:3]]
@@ -92,8 +110,7 @@ def test_no_raw_pii_in_any_output_or_log(
         "headerless.csv": "quarantined",
         "too-many-bad.csv": "quarantined",
     }
-    logs = capfd.readouterr()
-    log_text = logs.out + logs.err
+    log_text = log_lines.getvalue()
     assert "file curated" in log_text and "file quarantined" in log_text  # logging happened
 
     secret = set().union(*(needles(p, e) for p, e in inputs))
@@ -110,19 +127,19 @@ def test_no_raw_pii_in_any_output_or_log(
     assert any(".parquet" in name for name in texts) and any("_manifests" in n for n in texts)
     assert sum(name.endswith(".error.json") for name in texts) == 2
 
-    leaks = {
-        (name, value) for name, text in texts.items() for value in secret if value in text
-    }
+    leaks = {(name, value) for name, text in texts.items() for value in secret if value in text}
     assert leaks == set()
 
     # positive control: the scanner finds the raw values where they legitimately are
     raw_kept = lake.quarantine / "transactions" / "with-rejects.csv.rejected-rows.jsonl"
-    kept = raw_kept.read_text("utf-8") + (lake.quarantine / "transactions/headerless.csv").read_text()
+    kept = (
+        raw_kept.read_text("utf-8") + (lake.quarantine / "transactions/headerless.csv").read_text()
+    )
     assert sum(value in kept for value in secret) > 10
 
 
 def test_key_material_never_appears_in_outputs_or_logs(
-    lake: LocalLake, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    lake: LocalLake, tmp_path: Path, log_lines: io.StringIO
 ) -> None:
     source = tmp_path / "t.csv"
     generate(source, GenerateSpec(rows=200, seed=1))
@@ -130,8 +147,9 @@ def test_key_material_never_appears_in_outputs_or_logs(
     assert drop(lake, "transactions/t.csv", verbose=True)["status"] == "curated"
     key = lake.key_file.read_text().strip()
     assert (lake.key_file.stat().st_mode & 0o777) == 0o600
-    out = capfd.readouterr()
-    everything = out.out + out.err + "".join(
+    logs = log_lines.getvalue()
+    assert "file curated" in logs
+    everything = logs + "".join(
         p.read_bytes().decode("latin-1") for p in lake.curated.rglob("*") if p.is_file()
     )
     assert key not in everything and key[:16] not in everything

@@ -1,4 +1,4 @@
-"""ingest_object(): curated or quarantined, a manifest either way, nothing lost, retries idempotent."""
+"""ingest_object(): curated or quarantined, a manifest always, nothing lost, retries idempotent."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def files(zone_root: Path) -> dict[str, bytes]:
 def manifest(zones: Zones, key: str) -> dict[str, object]:
     from ingest import layout
 
-    raw = zones.curated.get_bytes(layout.manifest_key(key.split("/")[0], layout.source_id(key)))
+    raw = zones.curated.get_bytes(
+        layout.manifest_key(key.split("/", maxsplit=1)[0], layout.source_id(key))
+    )
     assert raw is not None, f"no manifest for {key}"
     data: dict[str, object] = json.loads(raw)
     return data
@@ -191,7 +193,9 @@ BAD_FILES = {
         "quote is opened and never closed",
     ),
     "missing required column": (
-        csv_bytes(["T1,C1,2025-06-01 10:00:00\n"], header="transaction_id,customer_id,event_time\n"),
+        csv_bytes(
+            ["T1,C1,2025-06-01 10:00:00\n"], header="transaction_id,customer_id,event_time\n"
+        ),
         "missing_column",
         "required column(s) missing from the header: amount",
     ),
@@ -244,7 +248,7 @@ def test_every_landed_object_ends_curated_or_quarantined(ingest: Ingest, zones: 
     landed["transactions/good.csv"] = csv_bytes([row(i) for i in range(20)])
     for key, data in landed.items():
         ingest(key, data)
-    for key in landed:
+    for key, data in landed.items():
         m = manifest(zones, key)
         if m["status"] == "curated":
             rows = m["rows"]
@@ -252,4 +256,4 @@ def test_every_landed_object_ends_curated_or_quarantined(ingest: Ingest, zones: 
             assert rows["read"] == rows["written"] + rows["rejected"]
         else:
             assert m["status"] == "quarantined"
-            assert zones.quarantine.get_bytes(key) == landed[key]
+            assert zones.quarantine.get_bytes(key) == data

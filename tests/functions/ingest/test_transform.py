@@ -119,7 +119,10 @@ def test_schema_is_typed(tmp_path: Path, key: HmacKey) -> None:
 def test_partitions_follow_local_month(tmp_path: Path, key: HmacKey) -> None:
     result = run(tmp_path, HEADER + "".join(GOOD), key)
     layout = {(o.path.parent.name, o.path.name): o.rows for o in result.outputs}
-    assert layout == {("event_month=2025-06", "abc-0.parquet"): 2, ("event_month=2025-07", "abc-0.parquet"): 3}
+    assert layout == {
+        ("event_month=2025-06", "abc-0.parquet"): 2,
+        ("event_month=2025-07", "abc-0.parquet"): 3,
+    }
 
 
 def test_bad_rows_are_counted_kept_and_explained(tmp_path: Path, key: HmacKey) -> None:
@@ -145,7 +148,9 @@ def test_bad_rows_are_counted_kept_and_explained(tmp_path: Path, key: HmacKey) -
 
 
 def test_unterminated_quote_rejects_what_it_swallows(tmp_path: Path, key: HmacKey) -> None:
-    text = HEADER + "".join(GOOD) + 'T11,C1,"unclosed,x,y,2025-06-01 10:00:00,1,1,a,b,KR,N\n' + GOOD[0]
+    text = (
+        HEADER + "".join(GOOD) + 'T11,C1,"unclosed,x,y,2025-06-01 10:00:00,1,1,a,b,KR,N\n' + GOOD[0]
+    )
     result = run(tmp_path, text, key)
     assert result.rows_written == 5
     assert result.rows_rejected == 1
@@ -157,7 +162,9 @@ def test_same_input_gives_byte_identical_parquet(tmp_path: Path, key: HmacKey) -
     text = HEADER + "".join(GOOD * 50)
     first = run(tmp_path, text, key, "a.csv")
     second = run(tmp_path, text, key, "b.csv")
-    assert [o.path.read_bytes() for o in first.outputs] == [o.path.read_bytes() for o in second.outputs]
+    assert [o.path.read_bytes() for o in first.outputs] == [
+        o.path.read_bytes() for o in second.outputs
+    ]
 
 
 def test_another_key_gives_other_pseudonyms(tmp_path: Path, key: HmacKey) -> None:
