@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -30,7 +31,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+# Piped or captured output (CI logs, tests) is not wrapped at 80 columns: paths stay whole.
+console = Console(width=None if sys.stdout.isatty() else 160)
 Encoding = Literal["utf-8", "utf-8-sig", "cp949"]
 
 

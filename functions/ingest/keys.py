@@ -59,11 +59,19 @@ def _create_key_file(path: Path) -> None:
     The key is written to a private temporary file first and then hard-linked into place;
     the link fails when another process created ``path`` meanwhile, and its key wins.
     """
+    key = secrets.token_hex(64) + "\n"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(64) + "\n")
-        with contextlib.suppress(FileExistsError):
+            handle.write(key)
+        try:
             os.link(tmp_name, path)
+        except FileExistsError:
+            pass  # created meanwhile: that key wins
+        except OSError:  # a file system without hard links: exclusive create instead
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(key)
     finally:
         Path(tmp_name).unlink()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
@@ -57,7 +57,11 @@ def open_storage(uri: str, s3_client: S3Client | None = None) -> Storage:
             raise ValueError(f"zone {uri!r} needs an S3 client")
         return S3Storage(parsed.netloc, parsed.path.strip("/"), s3_client)
     if parsed.scheme == "file":
-        return LocalStorage(Path(parsed.path))
+        # RFC 8089: the path is percent-encoded (Path.as_uri() writes spaces and Hangul so),
+        # and a host other than this machine's is a network share this adapter cannot reach
+        if parsed.netloc not in ("", "localhost"):
+            raise ValueError(f"zone URI {uri!r} names host {parsed.netloc!r}, not on this machine")
+        return LocalStorage(Path(unquote(parsed.path)))
     if parsed.scheme:
         raise ValueError(f"unsupported zone URI scheme {parsed.scheme!r} in {uri!r}")
     return LocalStorage(Path(uri))
@@ -231,11 +235,17 @@ class S3Storage:
     def copy_from(self, source: Storage, source_key: str, key: str) -> None:
         if isinstance(source, S3Storage):
             # server-side copy: no bytes through the function, any size (multipart when large)
-            self.client.copy(
-                {"Bucket": source.bucket, "Key": source._key(source_key)},
-                self.bucket,
-                self._key(key),
-            )
+            try:
+                self.client.copy(
+                    {"Bucket": source.bucket, "Key": source._key(source_key)},
+                    self.bucket,
+                    self._key(key),
+                )
+            except self.client.exceptions.ClientError as exc:
+                # the transfer manager heads the source first: a missing source is a 404
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    raise FileNotFoundError(f"{source_key} is not in {source.uri}") from exc
+                raise
             return
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "object"

@@ -180,7 +180,8 @@ def log_records(stream: io.StringIO) -> list[dict[str, Any]]:
 def emf_metrics(stdout: str) -> dict[str, float]:
     """The metric values of the one EMF document Powertools printed for an invocation."""
     documents = [
-        d for d in (json.loads(line) for line in stdout.splitlines() if line.startswith("{"))
+        d
+        for d in (json.loads(line) for line in stdout.splitlines() if line.startswith("{"))
         if "_aws" in d
     ]
     assert len(documents) == 1, stdout
@@ -480,9 +481,7 @@ def test_sqs_test_event_message_is_acknowledged(lake: Lake, sample: Sample) -> N
     assert len(lake.keys(CURATED, "_manifests/")) == 1
 
 
-def test_sqs_message_that_is_not_an_s3_notification_fails_alone(
-    lake: Lake, sample: Sample
-) -> None:
+def test_sqs_message_that_is_not_an_s3_notification_fails_alone(lake: Lake, sample: Sample) -> None:
     event = sqs_event_with([{"hello": "world"}, None])
     lake.land(GZ_KEY, gzip.compress(sample.data))
 

@@ -16,7 +16,7 @@ from moto import mock_aws
 from ingest.keys import KeyUnavailable, key_from_file, key_from_secret
 from ingest.pseudonymise import HmacKey
 
-SECRET_ID = "lakedrop/test/hmac-key"
+SECRET_ID = "lakedrop/test/hmac-key"  # noqa: S105 (a name in moto, not a secret)
 SECRET_VALUE = "s3cret-" + "0123456789abcdef" * 4
 
 
@@ -115,6 +115,21 @@ def test_non_ascii_key_file_is_refused_plainly(tmp_path: Path) -> None:
         key_from_file(path)
 
 
+def test_key_file_on_a_file_system_without_hard_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = tmp_path / "hmac.key"
+    first = key_from_file(path)
+    assert _mode(path) == 0o600
+    assert len(path.read_text(encoding="ascii").strip()) == 128
+    assert key_from_file(path) == first
+    assert [p.name for p in tmp_path.iterdir()] == ["hmac.key"]
+
+
 def test_concurrent_first_use_agrees_on_one_key(tmp_path: Path) -> None:
     """Workers starting together all get the key that ends up in the file."""
     path = tmp_path / "keys" / "hmac.key"
@@ -125,7 +140,7 @@ def test_concurrent_first_use_agrees_on_one_key(tmp_path: Path) -> None:
         start.wait()
         try:
             results.append(key_from_file(path))
-        except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
+        except BaseException as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
@@ -140,13 +155,18 @@ def test_concurrent_first_use_agrees_on_one_key(tmp_path: Path) -> None:
 # --- Secrets Manager ---------------------------------------------------------------------
 
 
+def _clear_powertools_cache() -> None:
+    """Forget cached parameter values and providers (each provider holds a boto3 client)."""
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
 @pytest.fixture
 def secretsmanager(aws_env: str) -> Iterator[object]:
     """moto's Secrets Manager, with Powertools' parameter cache emptied before and after."""
-    parameters.clear_caches()
+    _clear_powertools_cache()
     with mock_aws():
         yield boto3.client("secretsmanager", region_name=aws_env)
-    parameters.clear_caches()
+    _clear_powertools_cache()
 
 
 def test_key_from_secret(secretsmanager: object) -> None:
@@ -164,7 +184,7 @@ def test_key_from_a_binary_secret(secretsmanager: object) -> None:
     assert key_from_secret(SECRET_ID) == HmacKey(material)
 
 
-@pytest.mark.parametrize("value", ["short", "z" * 31])
+@pytest.mark.parametrize("value", ["tiny-secret", "z" * 31])
 def test_short_secret_is_refused(secretsmanager: object, value: str) -> None:
     boto3.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=value)
     with pytest.raises(KeyUnavailable) as err:
@@ -181,7 +201,7 @@ def test_secret_is_cached_between_calls(secretsmanager: object) -> None:
     first = key_from_secret(SECRET_ID)
     client.put_secret_value(SecretId=SECRET_ID, SecretString="rotated-" + "9" * 40)
     assert key_from_secret(SECRET_ID) == first
-    parameters.clear_caches()
+    _clear_powertools_cache()
     assert key_from_secret(SECRET_ID) == HmacKey(("rotated-" + "9" * 40).encode())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ ROWS = [("C001", "홍길동", "1000"), ("C002", "김철수", "2500"), ("C003", "
 ROWS_KO = ROWS[:2]  # representable in CP949 / EUC-KR
 
 
-def _csv(header: tuple[str, ...], rows: list[tuple[str, ...]], delimiter: str = ",") -> str:
+def _csv(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], delimiter: str = ",") -> str:
     return "".join(delimiter.join(fields) + "\r\n" for fields in [header, *rows])
 
 
@@ -130,7 +131,7 @@ def test_delimiters(tmp_path: Path, delimiter: str) -> None:
 
 
 def test_quoted_header_field_with_a_comma(tmp_path: Path) -> None:
-    data = 'id,"amount, KRW","note ""x"""\n1,2,3\n'.encode()
+    data = b'id,"amount, KRW","note ""x"""\n1,2,3\n'
     fmt = sniff(_write(tmp_path / "f.csv", data))
     assert fmt.delimiter == ","
     assert fmt.header == ("id", "amount, KRW", 'note "x"')
@@ -200,9 +201,7 @@ def test_empty_files(tmp_path: Path, data: bytes, gzipped: bool) -> None:
     ],
 )
 @pytest.mark.parametrize("gzipped", GZIP)
-def test_other_file_kinds_are_named(
-    tmp_path: Path, data: bytes, words: str, gzipped: bool
-) -> None:
+def test_other_file_kinds_are_named(tmp_path: Path, data: bytes, words: str, gzipped: bool) -> None:
     with pytest.raises(UnreadableFile) as err:
         sniff(_write(tmp_path / "f.csv", data, gzipped=gzipped))
     assert err.value.code == "not_text"
