@@ -140,8 +140,10 @@ def objects_in_eventbridge(event: dict[str, Any]) -> list[Announced]:
 
 def is_sqs_batch(event: dict[str, Any]) -> bool:
     records = event.get("Records")
-    return isinstance(records, list) and bool(records) and all(
-        isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
     )
 
 
@@ -222,10 +224,38 @@ def _record(outcome: Outcome, info: dict[str, Any]) -> None:
         metrics.add_metric(name="BytesOut", unit=MetricUnit.Bytes, value=size.get("out") or 0)
 
 
+# Exceptions from these packages name places (buckets, keys, files, variables), never row
+# values; any other message (a DuckDB conversion error may quote a cell) is logged by type only.
+_SAFE_MESSAGE_PACKAGES = ("botocore", "boto3", "s3transfer", "ingest", "json")
+
+
+def describe_error(exc: BaseException) -> str:
+    """What a log line may say about an exception: its type, and its message when safe."""
+    kind = type(exc)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    if (
+        isinstance(exc, OSError | KeyError)
+        or kind.__module__.split(".")[0] in _SAFE_MESSAGE_PACKAGES
+    ):
+        return f"{name}: {exc}"
+    return f"{name} (message withheld: it may quote row values)"
+
+
 def _sqs_record_handler(record: SQSRecord) -> list[dict[str, Any]]:
-    body = json.loads(record.body)
-    runtime = get_runtime()
-    return [process(a, runtime) for a in objects_in_s3_notification(body)]
+    # until process() names the object, log lines belong to the message
+    logger.set_correlation_id(record.message_id)
+    try:
+        body = json.loads(record.body)
+        runtime = get_runtime()
+        return [process(a, runtime) for a in objects_in_s3_notification(body)]
+    except Exception as exc:
+        # BatchProcessor reports the message as failed but logs nothing itself: without this
+        # line a message retried into the DLQ would leave no reason in the function's logs
+        logger.error(
+            "message failed; SQS will deliver it again",
+            extra={"message_id": record.message_id, "error": describe_error(exc)},
+        )
+        raise
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 from aws_lambda_powertools.utilities import parameters
@@ -32,6 +33,9 @@ from moto import mock_aws
 
 from ingest import handler
 from tests.helpers import load_event
+
+# Powertools warns when an invocation adds no metric (test events, failures): expected here
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 LANDING = "lakedrop-landing"
 CURATED = "lakedrop-curated"
@@ -109,7 +113,7 @@ class Lake:
 
     def manifest(self, source_key: str) -> dict[str, Any]:
         """The one manifest in the curated zone whose source is ``source_key``."""
-        found = []
+        found: list[dict[str, Any]] = []
         for key in self.keys(CURATED, "_manifests/"):
             manifest = json.loads(self.read(CURATED, key))
             if manifest["source"]["key"] == source_key:
@@ -131,7 +135,7 @@ class Lake:
 def lake(aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Lake]:
     """Buckets and key secret in moto; the function configured as template.yaml configures it."""
     with mock_aws():
-        s3 = boto3.client("s3", region_name=aws_env)
+        s3: Any = boto3.client("s3", region_name=aws_env)
         for bucket in (LANDING, CURATED, QUARANTINE):
             s3.create_bucket(
                 Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws_env}
@@ -158,10 +162,10 @@ def lake(aws_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
         monkeypatch.delenv("HMAC_KEY_FILE", raising=False)
         # the runtime (and Powertools' secret cache) live for an execution environment
         handler.get_runtime.cache_clear()
-        parameters.clear_caches()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
         yield Lake(s3)
         handler.get_runtime.cache_clear()
-        parameters.clear_caches()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
     assert not list(work.iterdir()), "the function left files in WORK_DIR"
 
 
@@ -308,6 +312,31 @@ def test_one_invocation_emits_its_metrics_and_logs_by_key(
     assert leaked == [], "customer ids in the logs"
 
 
+def test_rows_that_cannot_be_typed_are_counted_and_set_aside(lake: Lake, sample: Sample) -> None:
+    rows = list(csv.reader(io.StringIO(sample.data.decode("utf-8"), newline="")))
+    header, body = rows[0], rows[1:]
+    amount = header.index("amount")
+    broken = range(5, 2_000, 200)  # 10 rows, 0.5 %: under the contract's 5 % limit
+    for i in broken:
+        body[i][amount] = "twelve thousand"
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\n").writerows([header, *body])
+    lake.land(PUT_KEY, out.getvalue().encode("utf-8"))
+
+    (result,) = invoke(load_event("s3_put"))["results"]
+
+    assert result["status"] == "curated"
+    manifest = lake.manifest(PUT_KEY)
+    assert manifest["rows"]["read"] == len(body)
+    assert manifest["rows"]["rejected"] == len(broken)
+    assert manifest["rows"]["written"] == len(body) - len(broken)
+    output_keys = [o["key"] for o in manifest["outputs"]]
+    assert len(lake.curated_rows(output_keys)) == len(body) - len(broken)
+    rejects = lake.read(QUARANTINE, f"{PUT_KEY}.rejected-rows.jsonl").decode().splitlines()
+    assert len(rejects) == len(broken)
+    assert lake.keys(QUARANTINE) == [f"{PUT_KEY}.rejected-rows.jsonl"]
+
+
 def test_binary_garbage_is_quarantined_not_failed(
     lake: Lake, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -433,7 +462,7 @@ def test_sqs_batch_processes_every_message(lake: Lake, sample: Sample) -> None:
 
 
 def test_sqs_message_failing_on_storage_is_reported_and_others_processed(
-    lake: Lake, sample: Sample
+    lake: Lake, sample: Sample, logs: io.StringIO
 ) -> None:
     event = load_event("sqs_s3_put")
     lake.land(PUT_KEY, sample.data)
@@ -447,6 +476,10 @@ def test_sqs_message_failing_on_storage_is_reported_and_others_processed(
     assert_curated(lake, PUT_KEY, sample)
     assert len(lake.keys(CURATED, "_manifests/")) == 1  # no manifest claims the .gz is done
     assert lake.keys(QUARANTINE) == []  # not quarantined: the message will be retried
+    (failed,) = [r for r in log_records(logs) if r["level"] == "ERROR"]
+    assert failed["correlation_id"] == GZ_KEY
+    assert failed["message_id"] == message_ids(event)[1]
+    assert "InvalidObjectState" in failed["error"]
 
 
 def test_sqs_batch_failing_entirely_raises_for_a_retry(lake: Lake, sample: Sample) -> None:
@@ -481,7 +514,9 @@ def test_sqs_test_event_message_is_acknowledged(lake: Lake, sample: Sample) -> N
     assert len(lake.keys(CURATED, "_manifests/")) == 1
 
 
-def test_sqs_message_that_is_not_an_s3_notification_fails_alone(lake: Lake, sample: Sample) -> None:
+def test_sqs_message_that_is_not_an_s3_notification_fails_alone(
+    lake: Lake, sample: Sample, logs: io.StringIO
+) -> None:
     event = sqs_event_with([{"hello": "world"}, None])
     lake.land(GZ_KEY, gzip.compress(sample.data))
 
@@ -489,3 +524,22 @@ def test_sqs_message_that_is_not_an_s3_notification_fails_alone(lake: Lake, samp
 
     assert response == {"batchItemFailures": [{"itemIdentifier": message_ids(event)[0]}]}
     assert_curated(lake, GZ_KEY, sample)
+    (failed,) = [r for r in log_records(logs) if r["level"] == "ERROR"]
+    assert failed["correlation_id"] == failed["message_id"] == message_ids(event)[0]
+    assert "UnsupportedEvent" in failed["error"]
+    (curated,) = [r for r in log_records(logs) if r["message"] == "file curated"]
+    assert curated["correlation_id"] == GZ_KEY
+
+
+def test_errors_are_described_without_row_values() -> None:
+    with duckdb.connect() as con, pytest.raises(duckdb.Error) as conversion:
+        con.execute("SELECT 'Kim Min-jun 010-1234-5678'::INTEGER")
+    assert "Kim" in str(conversion.value)  # DuckDB quotes the value...
+
+    described = handler.describe_error(conversion.value)
+
+    assert "Kim" not in described  # ...the log line does not
+    assert "duckdb" in described
+    missing = ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "GetObject")
+    assert "NoSuchBucket" in handler.describe_error(missing)
+    assert "'Records'" in handler.describe_error(KeyError("Records"))
