@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -55,11 +56,15 @@ class WrongBucket(ValueError):
 
 @dataclass(frozen=True)
 class Runtime:
-    """What one execution environment builds once: settings, zones, key, contracts."""
+    """What one execution environment builds once: settings, zones, contracts.
+
+    The key is looked up per object (``key()``): Powertools caches the secret for
+    SECRET_MAX_AGE_SECONDS, so a corrected secret reaches warm environments within minutes.
+    """
 
     settings: Settings
     zones: Zones
-    key: HmacKey
+    key: Callable[[], HmacKey]
     contracts: ContractRegistry
 
 
@@ -75,9 +80,10 @@ def get_runtime() -> Runtime:
         s3 = boto3.client("s3")
     zones = Zones(*(open_storage(uri, s3) for uri in uris))
     if settings.hmac_key_file is not None:
-        key = key_from_file(settings.hmac_key_file)
+        key = partial(key_from_file, settings.hmac_key_file)
     else:  # Settings guarantees exactly one of the two
-        key = key_from_secret(str(settings.hmac_key_secret_id))
+        key = partial(key_from_secret, str(settings.hmac_key_secret_id))
+    key()  # fail at the first event if the key is missing, not halfway through a batch
     return Runtime(settings, zones, key, ContractRegistry(settings.contracts_dir))
 
 
@@ -175,7 +181,7 @@ def process(announced: Announced, runtime: Runtime) -> dict[str, Any]:
     outcome = ingest_object(
         obj,
         runtime.zones,
-        runtime.key,
+        runtime.key(),
         runtime.contracts,
         Options(settings.work_dir, settings.duckdb_memory_limit, settings.duckdb_threads),
     )
