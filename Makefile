@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check clean
+.PHONY: demo features glue-package test lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,23 @@ venv: $(STAMP)
 ## Generate a sample transactions file, ingest it into the local lake (.lakedrop/) and say where it went.
 demo: $(STAMP)
 	$(BIN)/lakedrop demo
+
+## Compute customer features (train + score snapshots) from the local curated zone with Spark.
+features: $(STAMP)
+	$(BIN)/lakedrop features
+
+# The zip Glue (--extra-py-files) and EMR Serverless (spark.submit.pyFiles) put on sys.path:
+# the glue_jobs package and nothing else (pyspark and boto3 are on those runtimes already).
+GLUE_ZIP ?= dist/glue_jobs.zip
+
+## Build dist/glue_jobs.zip for Glue and EMR Serverless (docs/features.md).
+glue-package:
+	@mkdir -p $(dir $(GLUE_ZIP))
+	$(PYTHON) -c "import pathlib, sys, zipfile; \
+	files = sorted(p for p in pathlib.Path('glue_jobs').rglob('*.py') if '__pycache__' not in p.parts); \
+	z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED); \
+	[z.write(p, p.as_posix()) for p in files]; z.close(); \
+	print(sys.argv[1] + ': ' + str(len(files)) + ' modules')" $(GLUE_ZIP)
 
 ## Run the test suite (real DuckDB, real Parquet, AWS through moto).
 test: $(STAMP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from functools import partial
@@ -237,6 +238,70 @@ def demo(
         "\nthe broken file was quarantined on purpose: see its .error.json. "
         "Next: `lakedrop watch`, or drop your own CSV with `lakedrop drop FILE`."
     )
+
+
+@app.command()
+def features(
+    horizon_days: Annotated[int, typer.Option(help="churned = no purchase within this")] = 90,
+    timezone: Annotated[str, typer.Option(help="whose calendar days count")] = "Asia/Seoul",
+    as_of: Annotated[
+        str | None, typer.Option(help="last day to use, YYYY-MM-DD (default: all data)")
+    ] = None,
+    driver_memory: Annotated[str, typer.Option(help="Spark driver memory")] = "4g",
+) -> None:
+    """Compute the customer features (train + score snapshots) from the local curated zone,
+    with the same Spark job Glue and EMR Serverless run."""
+    from glue_jobs.features import job, layout  # noqa: PLC0415 (pyspark: only for this command)
+    from glue_jobs.features.settings import FeaturesArgs, new_run_id  # noqa: PLC0415
+
+    lake = LocalLake.from_env()
+    lake.ensure()
+    if not any((lake.curated / layout.CURATED_DATASET).glob("*=*/*.parquet")):
+        console.print(
+            f"[red]nothing curated yet[/] in {lake.curated / layout.CURATED_DATASET}: "
+            "drop a transactions file first (`lakedrop drop FILE` or `lakedrop demo`)"
+        )
+        raise typer.Exit(code=1)
+    try:
+        args = FeaturesArgs(
+            curated_uri=str(lake.curated),
+            analytics_uri=str(lake.analytics),
+            run_id=new_run_id(),
+            horizon_days=horizon_days,
+            timezone=timezone,
+            as_of=dt.date.fromisoformat(as_of) if as_of else None,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    with console.status("computing features with Spark (local)…"):
+        spark = job.start_spark(job.APP_NAME, "local[*]", driver_memory=driver_memory)
+        spark.sparkContext.setLogLevel("ERROR")
+        try:
+            report = job.run(spark, args)
+        except (job.NoTransactionsError, job.NotEnoughHistoryError) as error:
+            console.print(f"[red]no features computed[/]: {error}")
+            raise typer.Exit(code=1) from error
+    train, score = report["snapshots"]["train"], report["snapshots"]["score"]
+    table = Table(title="features run " + report["run_id"], title_justify="left")
+    for column in ("snapshot", "cutoff", "customers", "churn rate", "path"):
+        table.add_column(column, justify="left" if column != "customers" else "right")
+    table.add_row(
+        "train",
+        train["cutoff"],
+        f"{train['rows']:,}",
+        f"{train['positive_rate']:.1%}",
+        train["path"],
+    )
+    table.add_row("score", score["cutoff"], f"{score['rows']:,}", "-", score["path"])
+    console.print(table)
+    source = report["input"]
+    console.print(
+        f"{source['rows']:,} curated rows ({source['purchase_rows']:,} purchases, "
+        f"{source['refund_rows']:,} refunds, {source['zero_amount_rows']:,} zero amounts), "
+        f"{source['customers']:,} customers, {source['first_day']} – {source['last_day']}; "
+        f"{report['duration_s']:.1f} s"
+    )
+    console.print(f"run report: [bold]{lake.analytics / layout.report_key(report['run_id'])}[/]")
 
 
 if __name__ == "__main__":  # pragma: no cover

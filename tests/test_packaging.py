@@ -30,8 +30,8 @@ PYPROJECT = REPO_ROOT / "pyproject.toml"
 RUNTIME_PROVIDED = {"boto3", "botocore"}
 # Never in the Lambda zip: too big (250 MB unzipped limit) and not needed by ingest.
 TOO_BIG = {"pyarrow", "numpy", "pandas", "polars"}
-# pyproject dependencies for the CLI and other units, not for ingest.
-NOT_FOR_INGEST = {"typer", "rich"}
+# pyproject dependencies for the CLI and other units, not for ingest (pyspark: glue_jobs).
+NOT_FOR_INGEST = {"typer", "rich", "pyspark"}
 
 
 def _requirements(lines: list[str]) -> dict[NormalizedName, Requirement]:
