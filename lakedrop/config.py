@@ -62,7 +62,7 @@ class LocalLake:
             "QUARANTINE_URI": str(self.quarantine),
             "HMAC_KEY_FILE": str(self.key_file),
             "WORK_DIR": str(self.work_dir),
-            "DUCKDB_MEMORY_LIMIT": "1GB",
+            "DUCKDB_MEMORY_LIMIT": "700MB",
             "POWERTOOLS_SERVICE_NAME": "lakedrop-ingest",
             "POWERTOOLS_LOG_LEVEL": "INFO" if verbose else "ERROR",
             "POWERTOOLS_METRICS_DISABLED": "true",

@@ -62,7 +62,7 @@ class Zones:
 @dataclass(frozen=True)
 class Options:
     work_dir: Path
-    memory_limit: str = "1GB"
+    memory_limit: str  # Settings.duckdb_memory_limit: the one default lives there
     threads: int | None = None
 
 

@@ -21,7 +21,7 @@ class Settings(BaseModel):
     quarantine_uri: str = Field(min_length=1)
     hmac_key_secret_id: str | None = None
     hmac_key_file: Path | None = None
-    duckdb_memory_limit: str = Field(default="1GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+    duckdb_memory_limit: str = Field(default="700MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
     duckdb_threads: int | None = Field(default=None, ge=1)
     work_dir: Path = Path(tempfile.gettempdir())
     contracts_dir: Path | None = None

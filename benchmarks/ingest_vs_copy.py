@@ -1,0 +1,310 @@
+"""Ingest transform vs DuckDB's plain CSV → Parquet COPY of the same file, measured in one run.
+
+    .venv/bin/python benchmarks/ingest_vs_copy.py                 # 10 M rows (~1.2 GB CSV)
+    .venv/bin/python benchmarks/ingest_vs_copy.py --reuse --repeat 3
+
+Generates a transactions CSV with ``lakedrop.generate`` (unless ``--reuse`` finds one), then
+runs, each in a fresh subprocess so that peak RSS is per engine:
+
+a. ``plain``: ``COPY (SELECT * FROM read_csv(file)) TO 'x.parquet' (FORMAT parquet)``, all
+   DuckDB defaults;
+b. ``ingest``: what the ingest Lambda does with the file at the transform level: ``sniff``,
+   ``map_header`` and ``transform`` with the ``transactions`` contract, a key, and the memory
+   limit and threads of the Lambda's settings defaults (``--memory-limit`` overrides);
+c. ``ingest-half``: the same on a file with half the rows, to show memory does not grow with
+   the file (``--no-half`` skips it).
+
+Time is measured inside the child around the work only (not interpreter start-up); peak RSS
+and CPU time come from ``os.wait4`` for that child. With ``--repeat`` every engine runs that
+many times, interleaved, and the best time counts (the machine may be shared: the load
+average before each run is recorded). Results are printed as a table with PASS/FAIL against
+the targets and written as JSON to ``benchmarks/out/``. Repeated ingest runs are also
+compared byte for byte (the transform promises byte-identical Parquet for the same input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ingest.contracts import ContractRegistry, map_header
+from ingest.pseudonymise import HmacKey
+from ingest.settings import Settings
+from ingest.sniff import sniff
+from ingest.transform import transform
+from lakedrop.generate import GenerateSpec, generate
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out"
+KEY = b"benchmark key, not a secret: 0123456789abcdef0123456789abcdef"
+TIME_RATIO_MAX = 1.3  # transform time / plain COPY time, same run
+SIZE_RATIO_MAX = 1.3  # transform Parquet bytes / plain COPY Parquet bytes
+RSS_MAX = 1 << 30  # peak RSS of the transform process, bytes
+# "memory does not grow with the file": peak RSS at full size may exceed the half-size run's by
+# at most 10 % of it or 64 MiB, whichever is more (small files stay below the memory limit)
+RSS_GROWTH_MAX = 0.10
+RSS_GROWTH_SLACK = 64 << 20
+
+
+def _generate(path: Path, rows: int) -> None:
+    print(f"generating {rows:,} rows into {path} ...", flush=True)
+    started = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    generate(partial, GenerateSpec(rows=rows))
+    partial.replace(path)
+    print(f"  {path.stat().st_size / 1e6:,.0f} MB in {time.perf_counter() - started:.0f} s")
+
+
+def _child_plain(csv: Path, out: Path) -> dict[str, Any]:
+    target = out / "plain.parquet"
+    started = time.perf_counter()
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * FROM read_csv('{csv}')) TO '{target}' (FORMAT parquet)")
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "files": {target.name: _digest(target)}}
+
+
+def _child_ingest(csv: Path, out: Path, memory_limit: str, threads: int | None) -> dict[str, Any]:
+    contract = ContractRegistry().get("transactions")
+    if contract is None:
+        raise SystemExit("the transactions contract is missing")
+    steps: dict[str, float] = {}
+    last: list[Any] = [None, 0.0]
+
+    def on_step(name: str) -> None:
+        now = time.perf_counter()
+        if last[0] is not None:
+            steps[last[0]] = round(now - last[1], 2)
+        last[:] = [name, now]
+
+    work = out / "work"
+    work.mkdir()
+    started = time.perf_counter()
+    fmt = sniff(csv)
+    mapping = map_header(contract, list(fmt.header))
+    result = transform(
+        csv,
+        fmt,
+        mapping,
+        contract,
+        HmacKey(KEY),
+        out_dir=out / "curated",
+        work_dir=work,
+        sid="bench",
+        memory_limit=memory_limit,
+        threads=threads,
+        on_step=on_step,
+    )
+    on_step("done")
+    seconds = time.perf_counter() - started
+    files = {str(o.path.relative_to(out / "curated")): _digest(o.path) for o in result.outputs}
+    return {
+        "seconds": seconds,
+        "steps": steps,
+        "files": files,
+        "rows": {"read": result.rows_read, "written": result.rows_written},
+    }
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            sha.update(chunk)
+    return {"bytes": path.stat().st_size, "sha256": sha.hexdigest()}
+
+
+def _run_child(engine: str, csv: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one engine in a fresh interpreter; its own peak RSS and CPU time via wait4."""
+    out = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-", dir=args.data_dir))
+    command = [sys.executable, __file__, "--child", engine, "--csv", str(csv), "--out", str(out)]
+    command += ["--memory-limit", args.memory_limit]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    load = os.getloadavg()[0]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
+    stdout = process.stdout.read() if process.stdout is not None else b""
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    shutil.rmtree(out, ignore_errors=True)
+    if process.returncode != 0:
+        raise SystemExit(f"{engine} failed with exit code {process.returncode}")
+    result: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])
+    result.update(
+        engine=engine,
+        csv=str(csv),
+        peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
+        cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
+        load_before=round(load, 2),
+        output_bytes=sum(f["bytes"] for f in result["files"].values()),
+    )
+    return result
+
+
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["seconds_all"] = [round(r["seconds"], 2) for r in runs]
+    best["peak_rss_bytes"] = max(r["peak_rss_bytes"] for r in runs)
+    return best
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _report(
+    args: argparse.Namespace, results: dict[str, dict[str, Any]], same: bool | None
+) -> dict[str, Any]:
+    plain, ingest = results["plain"], results["ingest"]
+    half = results.get("ingest-half")
+    time_ratio = ingest["seconds"] / plain["seconds"]
+    size_ratio = ingest["output_bytes"] / plain["output_bytes"]
+    rss_ok = ingest["peak_rss_bytes"] < RSS_MAX
+    growth = ingest["peak_rss_bytes"] / half["peak_rss_bytes"] if half else None
+    grown = ingest["peak_rss_bytes"] - half["peak_rss_bytes"] if half else 0
+    allowed = max(RSS_GROWTH_SLACK, RSS_GROWTH_MAX * half["peak_rss_bytes"]) if half else 0
+    checks = {
+        f"time <= {TIME_RATIO_MAX}x plain": _verdict(time_ratio <= TIME_RATIO_MAX),
+        "peak RSS < 1 GiB": _verdict(rss_ok),
+        f"Parquet <= {SIZE_RATIO_MAX}x plain": _verdict(size_ratio <= SIZE_RATIO_MAX),
+    }
+    if half is not None:
+        checks["peak RSS does not grow with the file (full vs half)"] = _verdict(grown <= allowed)
+    if same is not None:
+        checks["byte-identical reruns"] = _verdict(same)
+
+    header = f"{'engine':<12} {'rows':>11} {'time s':>8} {'x plain':>8} {'cpu s':>7} "
+    header += f"{'RSS MiB':>8} {'out MB':>8} {'x plain':>8}  runs (s)"
+    print()
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        rows = r.get("rows", {}).get("read", args.rows)
+        same_file = name != "ingest-half"  # ratios only make sense against the same file
+        x_time = f"{r['seconds'] / plain['seconds']:>8.2f}" if same_file else f"{'-':>8}"
+        x_size = f"{r['output_bytes'] / plain['output_bytes']:>8.2f}" if same_file else f"{'-':>8}"
+        print(
+            f"{name:<12} {rows:>11,} {r['seconds']:>8.2f} {x_time} {r['cpu_seconds']:>7.1f} "
+            f"{r['peak_rss_bytes'] / 2**20:>8.0f} {r['output_bytes'] / 1e6:>8.1f} {x_size}  "
+            f"{r['seconds_all']}"
+        )
+    if "steps" in ingest:
+        print(f"\ningest steps (best run, s): {ingest['steps']}")
+    print()
+    for check, verdict in checks.items():
+        print(f"  {verdict}  {check}")
+    loads = [r["load_before"] for r in results.values()]
+    print(f"\n  load average before runs: {min(loads)}-{max(loads)} on {os.cpu_count()} CPUs")
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "duckdb": _duckdb_version(),
+        },
+        "settings": {"memory_limit": args.memory_limit, "threads": args.threads},
+        "targets": {
+            "time_ratio_max": TIME_RATIO_MAX,
+            "size_ratio_max": SIZE_RATIO_MAX,
+            "rss_max_bytes": RSS_MAX,
+            "rss_growth_max": RSS_GROWTH_MAX,
+            "rss_growth_slack_bytes": RSS_GROWTH_SLACK,
+        },
+        "ratios": {"time": time_ratio, "size": size_ratio, "rss_full_over_half": growth},
+        "checks": checks,
+        "results": {
+            name: {k: v for k, v in r.items() if k != "files"} for name, r in results.items()
+        },
+    }
+
+
+def _duckdb_version() -> str:
+    return str(duckdb.__version__)
+
+
+def _lambda_defaults() -> tuple[str, int | None]:
+    """The memory limit and threads the ingest Lambda uses unless its environment says otherwise."""
+    fields = Settings.model_fields
+    return str(fields["duckdb_memory_limit"].default), fields["duckdb_threads"].default
+
+
+def main(argv: list[str] | None = None) -> int:
+    memory_default, threads_default = _lambda_defaults()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="rows to generate")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "lakedrop-bench",
+        help="where the CSV files and the scratch outputs go (default: %(default)s)",
+    )
+    parser.add_argument("--reuse", action="store_true", help="reuse generated CSVs if present")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per engine; best time counts")
+    parser.add_argument(
+        "--memory-limit",
+        default=memory_default,
+        help="DuckDB memory limit of the transform (default: the Lambda's, %(default)s)",
+    )
+    parser.add_argument("--threads", type=int, default=threads_default)
+    parser.add_argument("--no-half", action="store_true", help="skip the half-size run")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:  # inside the subprocess: do the work, print one JSON line
+        if args.child == "plain":
+            result = _child_plain(args.csv, args.out)
+        else:
+            result = _child_ingest(args.csv, args.out, args.memory_limit, args.threads)
+        print(json.dumps(result))
+        return 0
+
+    args.data_dir = args.data_dir.resolve()
+    files = {"plain": args.rows, "ingest": args.rows}
+    if not args.no_half:
+        files["ingest-half"] = args.rows // 2
+    csvs = {engine: args.data_dir / f"transactions-{rows}.csv" for engine, rows in files.items()}
+    for rows in sorted(set(files.values()), reverse=True):  # plain and ingest share one file
+        csv = args.data_dir / f"transactions-{rows}.csv"
+        if not (args.reuse and csv.exists()):
+            _generate(csv, rows)
+    runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in files}
+    for n in range(args.repeat):
+        for engine in files:
+            print(f"run {n + 1}/{args.repeat}: {engine} ...", flush=True)
+            runs[engine].append(_run_child(engine, csvs[engine], args))
+    same = None
+    if args.repeat > 1:  # every rerun of the transform wrote the same bytes
+        same = all(
+            run["files"] == runs[engine][0]["files"]
+            for engine in files
+            if engine != "plain"
+            for run in runs[engine][1:]
+        )
+    report = _report(args, {engine: _best(r) for engine, r in runs.items()}, same)
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"ingest_vs_copy-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"  written to {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
