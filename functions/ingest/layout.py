@@ -19,7 +19,6 @@ import hashlib
 MANIFEST_PREFIX = "_manifests"
 ERROR_SUFFIX = ".error.json"
 REJECTS_SUFFIX = ".rejected-rows.jsonl"
-ACCEPTED_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
 
 
 def dataset_of(landing_key: str) -> str | None:
@@ -30,10 +29,6 @@ def dataset_of(landing_key: str) -> str | None:
 
 def is_folder_marker(landing_key: str) -> bool:
     return landing_key.endswith("/")
-
-
-def is_quarantine_artifact(key: str) -> bool:
-    return key.endswith((ERROR_SUFFIX, REJECTS_SUFFIX))
 
 
 def source_id(landing_key: str) -> str:
@@ -47,10 +42,6 @@ def curated_key(dataset: str, partition_key: str, partition_value: str, sid: str
 
 def manifest_key(dataset: str, sid: str) -> str:
     return f"{MANIFEST_PREFIX}/{dataset}/{sid}.json"
-
-
-def manifest_prefix(dataset: str | None = None) -> str:
-    return f"{MANIFEST_PREFIX}/{dataset}/" if dataset else f"{MANIFEST_PREFIX}/"
 
 
 def quarantine_key(landing_key: str) -> str:

@@ -204,7 +204,7 @@ def ingest_object(
                 mapping,
                 contract,
                 key,
-                out_dir=tmp / "out",  # _publish names curated keys relative to this
+                out_dir=tmp / "out",
                 work_dir=tmp,
                 sid=sid,
                 memory_limit=options.memory_limit,
@@ -224,7 +224,7 @@ def ingest_object(
             )
         step("publish")
         t = time.perf_counter()
-        outcome = _publish(obj, zones, manifest, manifest_key, previous, result, key, tmp / "out")
+        outcome = _publish(obj, zones, manifest, manifest_key, previous, result, key)
         timings["publish"] = time.perf_counter() - t
     outcome.manifest["timings_s"] = _rounded(timings, started)
     zones.curated.put_bytes(manifest_key, _dumps(outcome.manifest), JSON)
@@ -302,22 +302,22 @@ def _publish(
     previous: dict[str, Any] | None,
     result: TransformResult,
     key: HmacKey,
-    out_dir: Path,
 ) -> Outcome:
-    dataset = manifest["dataset"]
-    # transform names files <partition key>=<value>/<source-id>-<n>.parquet (see layout)
-    planned = [(o, f"{dataset}/{o.path.relative_to(out_dir).as_posix()}") for o in result.outputs]
+    new_curated = {o.key for o in result.outputs}
     old_curated, old_quarantine = _previous_keys(previous)
-    pending = {**manifest, "status": "publishing", "pending_outputs": [k for _, k in planned]}
-    pending["pending_outputs"] += sorted(old_curated)
+    pending = {
+        **manifest,
+        "status": "publishing",
+        "pending_outputs": sorted(new_curated | old_curated),
+    }
     zones.curated.put_bytes(manifest_key, _dumps(pending), JSON)
 
     outputs: list[dict[str, Any]] = []
-    for output, curated_key in planned:
-        zones.curated.upload(output.path, curated_key, "application/vnd.apache.parquet")
+    for output in result.outputs:
+        zones.curated.upload(output.path, output.key, "application/vnd.apache.parquet")
         outputs.append(
             {
-                "key": curated_key,
+                "key": output.key,
                 "partition": output.partition,
                 "rows": output.rows,
                 "bytes": output.bytes,
@@ -329,7 +329,7 @@ def _publish(
         zones.quarantine.upload(
             result.rejects_path, quarantine["rejected_rows"], "application/x-ndjson"
         )
-    stale_curated = sorted(old_curated - {k for _, k in planned})
+    stale_curated = sorted(old_curated - new_curated)
     zones.curated.delete(stale_curated)
     zones.quarantine.delete(sorted(old_quarantine - set(quarantine.values())))
 

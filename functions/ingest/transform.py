@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from ingest import layout
 from ingest.contracts import Column, DatasetContract, HeaderMapping
 from ingest.pseudonymise import (
     PADS_TABLE,
@@ -90,6 +91,7 @@ class TransformError(ValueError):
 @dataclass(frozen=True)
 class OutputFile:
     path: Path
+    key: str  # its key in the curated zone (layout.curated_key), also its path under out_dir
     partition: str
     rows: int
     bytes: int
@@ -558,8 +560,10 @@ def _write_partitions(
         order = f"ORDER BY {', '.join([*cluster, '_n'])}"
     statements = []
     for part, label in parts:
-        folder = out_dir / f"{contract.partition.key}={label}"
-        folder.mkdir(parents=True, exist_ok=True)
+        target = out_dir / layout.curated_key(
+            contract.dataset, contract.partition.key, label, sid, 0
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
         statements.append(f"""
             COPY (
                 SELECT * EXCLUDE (_n) FROM (
@@ -568,7 +572,7 @@ def _write_partitions(
                     WHERE r.{REJECT} IS NULL AND r.{PART} = {_lit(part)}::DATE
                 )
                 {order}
-            ) TO {_lit(str(folder / f"{sid}-0.parquet"))} (
+            ) TO {_lit(str(target))} (
                 FORMAT parquet, COMPRESSION zstd, DICTIONARY_SIZE_LIMIT {DICTIONARY_LIMIT}
             )
         """)
@@ -711,7 +715,8 @@ def _collect_outputs(
     for path in sorted(out_dir.rglob("*.parquet")):
         partition = path.parent.name.removeprefix(prefix)
         rows = _scalar(con, f"SELECT count(*) FROM read_parquet({_lit(str(path))})")
-        outputs.append(OutputFile(path, partition, rows, path.stat().st_size))
+        key = path.relative_to(out_dir).as_posix()
+        outputs.append(OutputFile(path, key, partition, rows, path.stat().st_size))
     return tuple(outputs)
 
 
