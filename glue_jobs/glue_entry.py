@@ -7,7 +7,7 @@ The only module that knows about Glue: it reads the job parameters with ``getRes
     --curated_uri s3://…/curated      required
     --analytics_uri s3://…/analytics  required
     --horizon_days 90  --timezone Asia/Seoul  --run_id …  --as_of YYYY-MM-DD  --keep_runs 3
-    --output_files 1                  optional
+    --output_files 1  --backtest_cutoffs 4  --backtest_step_days 90                optional
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ from collections.abc import Sequence
 from glue_jobs.features import job
 
 REQUIRED = ("curated_uri", "analytics_uri")
-OPTIONAL = ("run_id", "horizon_days", "timezone", "as_of", "keep_runs", "output_files")
+OPTIONAL = (
+    "run_id",
+    "horizon_days",
+    "timezone",
+    "as_of",
+    "keep_runs",
+    "output_files",
+    "backtest_cutoffs",
+    "backtest_step_days",
+)
 
 
 def job_argv(options: dict[str, str]) -> list[str]:

@@ -61,13 +61,14 @@ def read_curated_transactions(
 
 
 def write_snapshot(frame: DataFrame, uri: str, files: int = 1) -> None:
-    """Write one snapshot folder as zstd Parquet, sorted by customer (deterministic output).
+    """Write one snapshot folder as zstd Parquet, sorted by customer and cutoff (deterministic
+    output: a training snapshot has one row per customer and cutoff).
 
     ``overwrite``: a retried run with the same run id replaces its own unpublished folder.
     """
     (
         frame.repartition(files)
-        .sortWithinPartitions("customer_id")
+        .sortWithinPartitions("customer_id", "cutoff_date")
         .write.mode("overwrite")
         .option("compression", "zstd")
         .parquet(uri)

@@ -7,8 +7,9 @@ On EMR Serverless this file is the ``entryPoint`` and the arguments are ``entryP
 on Glue, ``glue_jobs/glue_entry.py`` maps the job parameters onto the same argv
 (docs/features.md has both commands).
 
-One run: read curated → one row per (customer, day) (cached) → the training snapshot (cutoff =
-last event day - horizon, labelled) and the scoring snapshot (cutoff = last event day) written
+One run: read curated → one row per (customer, day) (cached) → the training snapshot (labelled
+cutoffs C, C - step, … with C = last event day - horizon: one row per customer and cutoff, for
+out-of-time validation) and the scoring snapshot (cutoff = last event day) written
 to new ``run=<id>`` folders → the ``_LATEST.json`` pointers moved → runs beyond the last
 ``keep_runs`` removed → the run report.
 """
@@ -16,6 +17,7 @@ to new ``run=<id>`` folders → the ``_LATEST.json`` pointers moved → runs bey
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_jobs.features import io, layout, transform
@@ -112,29 +114,46 @@ def run(spark: SparkSession, args: FeaturesArgs, zone: io.Zone | None = None) ->
                 f"the training cutoff {train_cutoff} (last day {last_day} − "
                 f"{args.horizon_days} days) is before the first purchase ({first_purchase})"
             )
-        plan: list[tuple[layout.Kind, dt.date, int | None]] = [
-            ("train", train_cutoff, args.horizon_days),
-            ("score", last_day, None),
+        # backtest cutoffs before the first purchase would be empty: left out
+        train_cutoffs = [c for c in args.train_cutoffs(last_day) if c >= first_purchase]
+        plan: list[tuple[layout.Kind, list[dt.date], int | None]] = [
+            ("train", train_cutoffs, args.horizon_days),
+            ("score", [last_day], None),
         ]
-        for kind, cutoff, horizon in plan:
+        for kind, cutoffs, horizon in plan:
             step = time.perf_counter()
             key = layout.run_key(kind, args.run_id)
             uri = io.spark_uri(analytics, key)
+            frames = [transform.customer_snapshot(daily, c, horizon) for c in cutoffs]
             io.write_snapshot(
-                transform.customer_snapshot(daily, cutoff, horizon), uri, args.output_files
+                functools.reduce(DataFrame.unionByName, frames), uri, args.output_files
             )
             # counted from what was written: the report describes the files, not a plan
             written = spark.read.parquet(uri)
             rate = F.avg(transform.LABEL_COLUMN) if horizon is not None else F.lit(None)
-            counted = written.agg(F.count(F.lit(1)).alias("rows"), rate.alias("rate")).first()
-            if counted is None:  # pragma: no cover - a global aggregate always has one row
-                raise RuntimeError(f"could not count {uri}")
-            snapshots[kind] = {
-                "cutoff": cutoff.isoformat(),
-                "rows": int(counted["rows"]),
-                "path": uri,
-                **({"positive_rate": counted["rate"]} if horizon is not None else {}),
+            per_cutoff = {
+                row["cutoff_date"]: (int(row["rows"]), row["rate"])
+                for row in written.groupBy("cutoff_date")
+                .agg(F.count(F.lit(1)).alias("rows"), rate.alias("rate"))
+                .collect()
             }
+            rows = sum(n for n, _ in per_cutoff.values())
+            snapshots[kind] = {
+                "cutoff": cutoffs[-1].isoformat(),
+                "rows": rows,
+                "path": uri,
+            }
+            if horizon is not None:
+                positives = sum(n * (r or 0.0) for n, r in per_cutoff.values())
+                snapshots[kind]["positive_rate"] = positives / rows if rows else None
+                snapshots[kind]["cutoffs"] = [
+                    {
+                        "cutoff": c.isoformat(),
+                        "rows": per_cutoff.get(c, (0, None))[0],
+                        "positive_rate": per_cutoff.get(c, (0, None))[1],
+                    }
+                    for c in cutoffs
+                ]
             timings[f"{kind}_snapshot"] = _seconds(step)
     finally:
         daily.unpersist()
@@ -148,6 +167,7 @@ def run(spark: SparkSession, args: FeaturesArgs, zone: io.Zone | None = None) ->
             "run_id": args.run_id,
             "path": s["path"],
             "cutoff": s["cutoff"],
+            **({"cutoffs": [c["cutoff"] for c in s["cutoffs"]]} if "cutoffs" in s else {}),
             "rows": s["rows"],
             "written_at": written_at,
             "report": io.spark_uri(analytics, layout.report_key(args.run_id)),
@@ -168,6 +188,8 @@ def run(spark: SparkSession, args: FeaturesArgs, zone: io.Zone | None = None) ->
             "horizon_days": args.horizon_days,
             "timezone": args.timezone,
             "as_of": args.as_of.isoformat() if args.as_of else None,
+            "backtest_cutoffs": args.backtest_cutoffs,
+            "backtest_step_days": args.step_days,
         },
         "input": {
             "rows": input_rows,
@@ -190,9 +212,10 @@ def run(spark: SparkSession, args: FeaturesArgs, zone: io.Zone | None = None) ->
 
 def summary_line(report: dict[str, Any]) -> str:
     train, score = report["snapshots"]["train"], report["snapshots"]["score"]
+    cutoffs = ", ".join(c["cutoff"] for c in train["cutoffs"])
     return (
         f"features run {report['run_id']}: {report['input']['rows']:,} rows, "
-        f"{report['input']['customers']:,} customers; train cutoff {train['cutoff']} "
+        f"{report['input']['customers']:,} customers; train cutoffs {cutoffs}: "
         f"{train['rows']:,} rows, churn rate {train['positive_rate']:.1%}; score cutoff "
         f"{score['cutoff']} {score['rows']:,} rows; {report['duration_s']:.1f} s"
     )

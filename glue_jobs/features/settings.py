@@ -19,6 +19,7 @@ from glue_jobs.features import layout
 DEFAULT_HORIZON_DAYS = 90
 DEFAULT_TIMEZONE = "Asia/Seoul"
 DEFAULT_KEEP_RUNS = 3
+DEFAULT_BACKTEST_CUTOFFS = 4
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class FeaturesArgs:
     as_of: dt.date | None = None  # ignore events after this local day (default: use all)
     keep_runs: int = DEFAULT_KEEP_RUNS
     output_files: int = 1
+    # the training snapshot holds this many labelled cutoffs: C, C - step, C - 2·step, …
+    # (C = last day - horizon; those before the first purchase are left out)
+    backtest_cutoffs: int = DEFAULT_BACKTEST_CUTOFFS
+    backtest_step_days: int | None = None  # None: the horizon (label windows tile, no overlap)
 
     def __post_init__(self) -> None:
         layout.check_run_id(self.run_id)
@@ -42,10 +47,28 @@ class FeaturesArgs:
             raise ValueError(f"keep_runs must be >= 1, got {self.keep_runs}")
         if self.output_files < 1:
             raise ValueError(f"output_files must be >= 1, got {self.output_files}")
+        if self.backtest_cutoffs < 1:
+            raise ValueError(f"backtest_cutoffs must be >= 1, got {self.backtest_cutoffs}")
+        if self.backtest_step_days is not None and self.backtest_step_days < 1:
+            raise ValueError(f"backtest_step_days must be >= 1, got {self.backtest_step_days}")
         try:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"unknown time zone {self.timezone!r}") from error
+
+    @property
+    def step_days(self) -> int:
+        return self.backtest_step_days or self.horizon_days
+
+    def train_cutoffs(self, last_day: dt.date) -> list[dt.date]:
+        """The labelled cutoffs for a last day, oldest first: ``C - k·step`` for k < n, where
+        ``C = last_day - horizon``. Each needs its label window ``(c, c + horizon]`` observed,
+        which ``c + horizon <= last_day`` guarantees."""
+        latest = last_day - dt.timedelta(days=self.horizon_days)
+        return [
+            latest - dt.timedelta(days=k * self.step_days)
+            for k in reversed(range(self.backtest_cutoffs))
+        ]
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,17 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--keep-runs", type=_positive, default=DEFAULT_KEEP_RUNS)
     p.add_argument("--output-files", type=_positive, default=1, help="Parquet files per snapshot")
+    p.add_argument(
+        "--backtest-cutoffs",
+        type=_positive,
+        default=DEFAULT_BACKTEST_CUTOFFS,
+        help="labelled cutoffs in the training snapshot (out-of-time validation needs >= 2)",
+    )
+    p.add_argument(
+        "--backtest-step-days",
+        type=_positive,
+        help="days between those cutoffs (default: the horizon)",
+    )
     local = p.add_argument_group("local runs (leave out on Glue / EMR)")
     local.add_argument("--master", help="e.g. local[*]; default: the cluster's")
     local.add_argument("--driver-memory", help="e.g. 6g (only when Spark starts here)")
@@ -104,6 +138,8 @@ def parse_args(argv: Sequence[str]) -> tuple[FeaturesArgs, SparkSettings]:
             as_of=ns.as_of,
             keep_runs=ns.keep_runs,
             output_files=ns.output_files,
+            backtest_cutoffs=ns.backtest_cutoffs,
+            backtest_step_days=ns.backtest_step_days,
         )
     except ValueError as error:
         parser().error(str(error))

@@ -85,21 +85,32 @@ def test_features_job_on_what_ingest_wrote(
 
     days = _purchase_days(curated_rows)
     last_day = max(r["event_time"].astimezone(SEOUL).date() for r in curated_rows)
-    train_cutoff = last_day - dt.timedelta(days=90)
-    in_train = {c for c, ds in days.items() if min(ds) <= train_cutoff}
-    churned = {c for c in in_train if not any(train_cutoff < d <= last_day for d in days[c])}
+    first_purchase = min(min(ds) for ds in days.values())
+    # the default backtest: 4 cutoffs, 90 days apart, ending 90 days before the last day
+    cutoffs = [last_day - dt.timedelta(days=90 * k) for k in (4, 3, 2, 1)]
+    cutoffs = [c for c in cutoffs if c >= first_purchase]
+    expected: dict[tuple[str, dt.date], int] = {}
+    for cutoff in cutoffs:
+        for customer, ds in days.items():
+            if min(ds) <= cutoff:
+                bought_again = any(cutoff < d <= cutoff + dt.timedelta(days=90) for d in ds)
+                expected[(customer, cutoff)] = 0 if bought_again else 1
 
     assert report["input"]["rows"] == ROWS
     assert report["input"]["last_day"] == last_day.isoformat()
     assert report["snapshots"]["score"]["rows"] == len(days)
-    assert report["snapshots"]["train"]["rows"] == len(in_train)
+    assert report["snapshots"]["train"]["rows"] == len(expected)
+    assert [c["cutoff"] for c in report["snapshots"]["train"]["cutoffs"]] == [
+        c.isoformat() for c in cutoffs
+    ]
     assert report["snapshots"]["train"]["positive_rate"] == pytest.approx(
-        len(churned) / len(in_train)
+        sum(expected.values()) / len(expected)
     )
     train = pq.read_table(report["snapshots"]["train"]["path"])
     assert train.column_names == [*transform.FEATURE_COLUMNS, "churned"]
-    assert {r["customer_id"] for r in train.to_pylist() if r["churned"]} == churned
-    assert train.num_rows == len(in_train)
+    got = {(r["customer_id"], r["cutoff_date"]): r["churned"] for r in train.to_pylist()}
+    assert got == expected
+    assert train.num_rows == len(expected)
     assert all(train.column(n).null_count == 0 for n in train.column_names)
 
 

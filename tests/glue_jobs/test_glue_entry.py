@@ -56,12 +56,14 @@ def test_required_parameters_only(glue: list[list[str]]) -> None:
 def test_optional_parameters_are_passed_on(glue: list[list[str]]) -> None:
     argv = ["glue_entry.py", "--curated_uri", "s3://b/c", "--analytics_uri", "s3://b/a",
             "--horizon_days", "60", "--timezone", "UTC", "--run_id", "exec-1",
-            "--as_of", "2025-12-31", "--keep_runs", "5", "--output_files", "2"]  # fmt: skip
+            "--as_of", "2025-12-31", "--keep_runs", "5", "--output_files", "2",
+            "--backtest_cutoffs", "3", "--backtest_step_days", "30"]  # fmt: skip
     glue_entry.main(argv)
     assert glue == [
         ["--curated", "s3://b/c", "--analytics", "s3://b/a", "--run-id", "exec-1",
          "--horizon-days", "60", "--timezone", "UTC", "--as-of", "2025-12-31",
-         "--keep-runs", "5", "--output-files", "2"]
+         "--keep-runs", "5", "--output-files", "2", "--backtest-cutoffs", "3",
+         "--backtest-step-days", "30"]
     ]  # fmt: skip
 
 

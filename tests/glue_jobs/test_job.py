@@ -128,6 +128,49 @@ def test_a_new_run_replaces_the_snapshot_and_old_runs_are_removed(
     assert (analytics / layout.report_key("r1")).is_file()  # reports are kept
 
 
+def test_the_training_snapshot_holds_every_backtest_cutoff(
+    spark: SparkSession, curated: Path, tmp_path: Path
+) -> None:
+    # horizon 90, step 30: C = 06-30 - 90 = 04-01, then 03-02, 01-31, 01-01 (before the first
+    # purchase, 01-05: left out). Worked by hand from the rows in the module docstring:
+    #   01-31  a (bought 01-05)       label window (01-31, 05-01]: a buys 05-01 → 0
+    #   03-02  a, b, d                (03-02, 05-31]: a 0; b 1; d 1 (a refund is no purchase)
+    #   04-01  a, b, d                (04-01, 06-30]: a 0; b 1; d 1
+    analytics = tmp_path / "analytics"
+    report = job.run(
+        spark, _args(curated, analytics, "bt", backtest_cutoffs=4, backtest_step_days=30)
+    )
+    train = report["snapshots"]["train"]
+    assert train["cutoff"] == "2025-04-01"
+    assert train["cutoffs"] == [
+        {"cutoff": "2025-01-31", "rows": 1, "positive_rate": 0.0},
+        {"cutoff": "2025-03-02", "rows": 3, "positive_rate": pytest.approx(2 / 3)},
+        {"cutoff": "2025-04-01", "rows": 3, "positive_rate": pytest.approx(2 / 3)},
+    ]
+    assert (train["rows"], train["positive_rate"]) == (7, pytest.approx(4 / 7))
+    assert report["parameters"]["backtest_step_days"] == 30
+    pointer = json.loads((analytics / layout.latest_key("train")).read_text("utf-8"))
+    assert pointer["cutoffs"] == ["2025-01-31", "2025-03-02", "2025-04-01"]
+    assert pointer["cutoff"] == "2025-04-01" and pointer["rows"] == 7
+
+    rows = pq.read_table(pointer["path"]).to_pylist()
+    by_key = {(r["customer_id"], r["cutoff_date"].isoformat()): r for r in rows}
+    assert sorted(by_key) == [
+        ("a", "2025-01-31"),
+        ("a", "2025-03-02"),
+        ("a", "2025-04-01"),
+        ("b", "2025-03-02"),
+        ("b", "2025-04-01"),
+        ("d", "2025-03-02"),
+        ("d", "2025-04-01"),
+    ]
+    # a at 01-31: one purchase day (01-05) → days since 26, T 26, frequency 0
+    a = by_key[("a", "2025-01-31")]
+    assert (a["days_since_last_purchase"], a["T"], a["frequency"], a["churned"]) == (26, 26, 0, 0)
+    assert by_key[("b", "2025-03-02")]["days_since_last_purchase"] == 29
+    assert [by_key[("d", c)]["churned"] for c in ("2025-03-02", "2025-04-01")] == [1, 1]
+
+
 def test_as_of_ignores_later_events(spark: SparkSession, curated: Path, tmp_path: Path) -> None:
     # up to 05-31: last day 05-01 (a), training cutoff 05-01 - 90 days = 2025-01-31;
     # only a bought by then, and bought again on 05-01 → churned 0
@@ -161,8 +204,10 @@ def test_main_parses_argv_and_keeps_a_callers_session(
     assert job.main([*argv, "--master", "local[2]", "--horizon-days", "60"]) == 0
     out = capsys.readouterr().out
     # horizon 60: training cutoff 2025-06-30 - 60 days = 2025-05-01; a, b, c and d bought by
-    # then and nobody buys in (05-01, 06-30] (d's refund is not a purchase) → all churned
-    assert "train cutoff 2025-05-01 4 rows, churn rate 100.0%" in out
+    # then and nobody buys in (05-01, 06-30] (d's refund is not a purchase) → all churned.
+    # Backtest cutoff 05-01 - 60 = 03-02: a, b, d bought by then; in (03-02, 05-01] only a buys
+    # → b, d churned. (01-01 is before the first purchase: left out.) 6 of 7 rows churned.
+    assert "train cutoffs 2025-03-02, 2025-05-01: 7 rows, churn rate 85.7%" in out
     report = json.loads(out.splitlines()[-1])
     assert report["run_id"] == "cli-1" and report["parameters"]["horizon_days"] == 60
     assert spark.range(1).count() == 1  # the test's session was not stopped

@@ -82,7 +82,7 @@ def test_glue_package_zip_is_complete_and_importable_alone(tmp_path: Path) -> No
     target = tmp_path / "glue_jobs.zip"
     make = shutil.which("make")
     assert make, "make is needed to build the package (the README's set-up needs it too)"
-    subprocess.run(  # noqa: S603 (fixed arguments)
+    subprocess.run(
         [make, "-s", "glue-package", f"GLUE_ZIP={target}", f"PYTHON={sys.executable}"],
         cwd=REPO_ROOT,
         check=True,
@@ -98,7 +98,7 @@ def test_glue_package_zip_is_complete_and_importable_alone(tmp_path: Path) -> No
         "assert j.__file__.startswith(sys.argv[1]), j.__file__; "
         "assert 'awsglue' not in sys.modules; print('ok')"
     )
-    out = subprocess.run(  # noqa: S603 (fixed arguments)
+    out = subprocess.run(
         [sys.executable, "-c", probe, str(target)],
         check=True,
         capture_output=True,
@@ -122,7 +122,7 @@ def test_job_py_runs_as_a_lone_entry_point_against_the_zip(tmp_path: Path) -> No
     import pyspark
 
     site_packages = Path(pyspark.__file__).parent.parent
-    out = subprocess.run(  # noqa: S603 (fixed arguments)
+    out = subprocess.run(
         [sys.executable, "-S", str(entry), "--help"],
         check=False,
         capture_output=True,

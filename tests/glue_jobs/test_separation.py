@@ -55,7 +55,9 @@ def train(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> list
     args = FeaturesArgs(str(root / "curated"), str(root / "analytics"), "separation")
     report = job.run(spark, args)
     rows: list[dict[str, Any]] = pq.read_table(report["snapshots"]["train"]["path"]).to_pylist()
-    return rows
+    # the training cutoff itself (the snapshot also holds the backtest cutoffs before it)
+    cutoff = report["snapshots"]["train"]["cutoff"]
+    return [r for r in rows if r["cutoff_date"].isoformat() == cutoff]
 
 
 def _split(rows: list[dict[str, Any]], feature: str) -> tuple[list[float], list[float]]:

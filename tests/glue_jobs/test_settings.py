@@ -72,3 +72,24 @@ def test_run_ids_sort_by_time_and_are_valid_keys() -> None:
     late = new_run_id(dt.datetime(2026, 1, 2, 12, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=9))))
     assert early.startswith("20260102T030405Z-") and late.startswith("20260102T030405Z-")
     assert layout.check_run_id(early) == early
+
+
+def test_backtest_cutoffs() -> None:
+    args, _ = parse_args(BASE)
+    assert (args.backtest_cutoffs, args.backtest_step_days, args.step_days) == (4, None, 90)
+    # last day 2026-11-30: C = 2026-09-01, then 90 days apart, oldest first
+    assert args.train_cutoffs(dt.date(2026, 11, 30)) == [
+        dt.date(2025, 12, 5),
+        dt.date(2026, 3, 5),
+        dt.date(2026, 6, 3),
+        dt.date(2026, 9, 1),
+    ]
+    args, _ = parse_args(
+        [*BASE, "--horizon-days", "30", "--backtest-cutoffs", "2", "--backtest-step-days", "7"]
+    )
+    # horizon 30: C = 2026-01-31 - 30 days = 2026-01-01; one week before it
+    assert args.train_cutoffs(dt.date(2026, 1, 31)) == [dt.date(2025, 12, 25), dt.date(2026, 1, 1)]
+    with pytest.raises(ValueError, match="backtest_cutoffs"):
+        FeaturesArgs("c", "a", "r", backtest_cutoffs=0)
+    with pytest.raises(ValueError, match="backtest_step_days"):
+        FeaturesArgs("c", "a", "r", backtest_step_days=0)
