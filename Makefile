@@ -3,8 +3,14 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The SageMaker SDK's own virtualenv (see the end of this file). Defined here, before any rule
+# names it: make expands a rule's prerequisites when it reads the rule.
+SM_VENV  := .venv-sagemaker
+SM_BIN   := $(SM_VENV)/bin
+SM_STAMP := $(SM_VENV)/.installed
+SAGEMAKER_TRAIN ?= sagemaker-train==1.27.0
 
-.PHONY: demo features glue-package test lint typecheck check clean
+.PHONY: demo features report glue-package test lint typecheck check clean train
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +28,14 @@ demo: $(STAMP)
 features: $(STAMP)
 	$(BIN)/lakedrop features
 
+## Train, validate and score the churn model on the local features (training/train.py, as SageMaker runs it).
+train: $(STAMP)
+	$(BIN)/lakedrop train
+
+## Serve the stakeholders' report (Streamlit) on the local lake: http://127.0.0.1:8501/
+report: $(STAMP)
+	$(BIN)/lakedrop report
+
 # The zip Glue (--extra-py-files) and EMR Serverless (spark.submit.pyFiles) put on sys.path:
 # the glue_jobs package and nothing else (pyspark and boto3 are on those runtimes already).
 GLUE_ZIP ?= dist/glue_jobs.zip
@@ -36,8 +50,9 @@ glue-package:
 	print(sys.argv[1] + ': ' + str(len(files)) + ' modules')" $(GLUE_ZIP)
 
 ## Run the test suite (real DuckDB, real Parquet, AWS through moto).
-test: $(STAMP)
+test: $(STAMP) $(SM_STAMP)
 	$(BIN)/pytest
+	$(SM_BIN)/pytest -p no:cacheprovider tests/lakedrop/test_sagemaker_launch.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -45,6 +60,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy training/train.py
 
 check: lint typecheck test
 
@@ -88,3 +104,25 @@ sam-build: $(SAM_STAMP)
 	PATH="$(if $(LAMBDA_PYTHON_PREFIX),$(LAMBDA_PYTHON_PREFIX)/bin:)$$PATH" SAM_CLI_TELEMETRY=0 \
 		$(SAM_BIN)/sam build --template-file template.yaml
 	@du -sh .aws-sam/build/IngestFunction | sed 's/^/unzipped IngestFunction artefact: /'
+
+# ---------------------------------------------------------------------------------------------
+# SageMaker Python SDK v3 (sagemaker-train), to launch training on AWS (lakedrop/sagemaker_launch.py).
+# It pulls in mlflow (which pins pyarrow < 26) and ~60 other packages, so it lives in its own
+# virtualenv (.venv-sagemaker) with moto for its tests; the project is installed there without
+# its dependencies (the launcher needs none of them). docs/training.md.
+
+.PHONY: sagemaker-venv test-sagemaker
+
+$(SM_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(SM_VENV)
+	$(SM_BIN)/pip install --quiet --upgrade pip
+	$(SM_BIN)/pip install --quiet '$(SAGEMAKER_TRAIN)' 'moto[s3,sts,iam,sagemaker]>=5.1' 'pytest>=8'
+	$(SM_BIN)/pip install --quiet --no-deps -e .
+	touch $(SM_STAMP)
+
+## Create .venv-sagemaker with the SageMaker SDK (launching training on AWS).
+sagemaker-venv: $(SM_STAMP)
+
+## The SageMaker launch tests (moto), in .venv-sagemaker.
+test-sagemaker: $(SM_STAMP)
+	$(SM_BIN)/pytest -p no:cacheprovider tests/lakedrop/test_sagemaker_launch.py

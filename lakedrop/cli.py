@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 import sys
 import time
 from functools import partial
@@ -186,7 +188,10 @@ def watch(
     """Ingest every file that appears (or changes) in the local landing folder."""
     lake = LocalLake.from_env()
     lake.ensure()
-    console.print(f"watching [bold]{lake.landing}[/] (Ctrl-C to stop)")
+    if once:
+        console.print(f"ingesting what waits in [bold]{lake.landing}[/]")
+    else:
+        console.print(f"watching [bold]{lake.landing}[/] (Ctrl-C to stop)")
     sizes: dict[str, int] = {}
     try:
         while True:
@@ -210,9 +215,13 @@ def watch(
 def demo(
     rows: Annotated[int, typer.Option(help="rows in the main sample file")] = 200_000,
     verbose: Annotated[bool, typer.Option(help="show the handler's log lines")] = False,
+    ingest_only: Annotated[
+        bool, typer.Option(help="stop after the ingest (no features, no training)")
+    ] = False,
 ) -> None:
-    """Generate sample files (UTF-8; a CP949 Excel export with Korean headers, gzipped; a
-    broken one) and ingest them into the local lake."""
+    """The whole pipeline on the local lake: generate sample files (UTF-8; a CP949 Excel
+    export with Korean headers, gzipped; a broken one), ingest them, compute the customer
+    features (Spark), train and score the churn model; then `lakedrop report` shows it."""
     lake = LocalLake.from_env()
     lake.samples.mkdir(parents=True, exist_ok=True)
     files = [
@@ -235,8 +244,30 @@ def demo(
     _drop_files(files, "transactions", verbose)
     console.print(
         "\nthe broken file was quarantined on purpose: see its .error.json. "
-        "Next: `lakedrop watch`, or drop your own CSV with `lakedrop drop FILE`."
+        "Drop your own CSV with `lakedrop drop FILE`, or let `lakedrop watch` pick files up."
     )
+    if ingest_only:
+        return
+    _downstream()
+
+
+def _downstream() -> None:
+    """The steps after the ingest, in the order the pipeline runs them, with their defaults."""
+    console.rule("features")
+    features()
+    console.rule("training")
+    train()
+    console.print(
+        "\nthe report: [bold]lakedrop report[/] (or `make report`) → http://127.0.0.1:8501/"
+    )
+
+
+@app.command()
+def run() -> None:
+    """Run the pipeline once on the local lake: ingest what waits in landing, then features and
+    training (what the scheduled steps do on AWS)."""
+    watch(once=True)
+    _downstream()
 
 
 @app.command()
@@ -286,7 +317,7 @@ def features(
         table.add_column(column, justify="left" if column != "customers" else "right")
     table.add_row(
         "train",
-        train["cutoff"],
+        ", ".join(c["cutoff"] for c in train.get("cutoffs", [])) or train["cutoff"],
         f"{train['rows']:,}",
         f"{train['positive_rate']:.1%}",
         train["path"],
@@ -301,6 +332,121 @@ def features(
         f"{report['duration_s']:.1f} s"
     )
     console.print(f"run report: [bold]{lake.analytics / layout.report_key(report['run_id'])}[/]")
+
+
+@app.command()
+def train(
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same model and metrics)")] = 42,
+    n_jobs: Annotated[int, typer.Option(help="cores for the forest; -1: all")] = -1,
+    n_estimators: Annotated[int, typer.Option(help="trees in the forest")] = 300,
+    run_id: Annotated[str | None, typer.Option(help="default: UTC time + random")] = None,
+) -> None:
+    """Train, validate (out of time) and score the churn model on the local features, with
+    the SageMaker script (training/train.py) run as a container would run it; publish model,
+    metrics and predictions to the analytics zone."""
+    from lakedrop import training  # noqa: PLC0415 (only this command needs it)
+
+    lake = LocalLake.from_env()
+    lake.ensure()
+    try:
+        with console.status("training the churn model (training/train.py, local)…"):
+            result = training.run_local(
+                lake,
+                run_id=run_id,
+                seed=seed,
+                n_jobs=n_jobs,
+                extra={"n-estimators": n_estimators},
+            )
+    except training.NoFeaturesError as error:
+        console.print(f"[red]no features yet[/]: {error}")
+        raise typer.Exit(code=1) from error
+    except (training.TrainingError, ValueError) as error:
+        console.print(f"[red]training failed[/]: {error}")
+        raise typer.Exit(code=1) from error
+    metrics, summary = result["metrics"], result["summary"]
+    cutoffs = metrics["cutoffs"]
+    table = Table(
+        title=f"churn model {metrics['run_id']}: fitted on {', '.join(cutoffs['train'])}, "
+        f"validated on {cutoffs['validation']} ({metrics['data']['n_validation']:,} customers)",
+        title_justify="left",
+    )
+    for column in ("", "ROC AUC", "PR AUC", "Brier", "threshold", "precision", "recall"):
+        table.add_column(column, justify="left" if not column else "right")
+    for name in ("model", "baseline"):
+        m = metrics[name]
+        table.add_row(
+            f"{name} ({m['name']})",
+            f"{m['roc_auc']:.3f}",
+            f"{m['pr_auc']:.3f}",
+            f"{m['brier']:.3f}",
+            f"{m['threshold']:.3f}",
+            f"{m['precision']:.1%}",
+            f"{m['recall']:.1%}",
+        )
+    console.print(table)
+    high = summary["by_band"]["high"]
+    console.print(
+        f"scored {summary['customers']:,} customers at {summary['score_cutoff']}: "
+        f"[bold]{high['customers']:,} at high risk[/] (p ≥ {metrics['threshold']:.3f}), "
+        f"{high['revenue_365d']:,.0f} of {summary['revenue_365d']:,.0f} revenue in the last 365 "
+        f"days; fit {metrics['fit_seconds']:.1f} s"
+    )
+    pointer = result["pointer"]
+    console.print(f"metrics:     [bold]{lake.analytics / pointer['metrics']}[/]")
+    console.print(f"predictions: [bold]{lake.analytics / pointer['predictions']}[/]")
+    console.print(f"model:       [bold]{lake.analytics / pointer['model']}[/]")
+
+
+def _report_command(port: int, headless: bool) -> list[str]:
+    import frontend  # noqa: PLC0415 (only this command needs the report's location)
+
+    script = Path(frontend.__file__).parent / "app.py"
+    return [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--server.headless", "true" if headless else "false",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",
+    ]  # fmt: skip
+
+
+@app.command()
+def report(
+    port: Annotated[int, typer.Option(help="port to serve on (127.0.0.1 only)")] = 8501,
+    headless: Annotated[
+        bool, typer.Option(help="do not open a browser (servers, CI, remote shells)")
+    ] = False,
+) -> None:
+    """Serve the stakeholders' report (Streamlit) on the local lake: churn risk, model quality
+    and pipeline health, read from the analytics zone and the ingest manifests."""
+    lake = LocalLake.from_env()
+    produced = {
+        "ingest manifests": any((lake.curated / "_manifests").glob("*/*.json")),
+        "features": (lake.analytics / "features" / "_runs").is_dir(),
+        "a trained model": (lake.analytics / "models" / "_LATEST.json").is_file(),
+    }
+    missing = [name for name, there in produced.items() if not there]
+    if len(missing) == len(produced):
+        console.print(
+            f"[yellow]nothing has been produced yet[/] in {lake.root}: the report will show "
+            "empty pages. Fill the lake with `lakedrop demo`, `lakedrop features`, "
+            "`lakedrop train`."
+        )
+    elif missing:
+        console.print(f"[yellow]not produced yet[/]: {', '.join(missing)} (those pages stay empty)")
+    console.print(f"report on [bold]http://127.0.0.1:{port}/[/] (Ctrl-C to stop), lake {lake.root}")
+    environment = {**os.environ, **lake.report_environment()}
+    command = _report_command(port, headless)
+    # Streamlit reads .streamlit/config.toml (theme, toolbar) from its working directory: the
+    # project's root, where frontend/ is; the lake's URIs above are absolute.
+    project = Path(command[4]).parent.parent
+    try:
+        completed = subprocess.run(command, env=environment, cwd=project, check=False)  # noqa: S603
+    except KeyboardInterrupt:
+        return
+    if completed.returncode not in (0, -2, 130):  # -2 / 130: stopped with Ctrl-C
+        raise typer.Exit(code=completed.returncode)
 
 
 if __name__ == "__main__":  # pragma: no cover

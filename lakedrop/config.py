@@ -54,6 +54,15 @@ class LocalLake:
         for folder in (self.landing, self.curated, self.quarantine, self.analytics, self.work_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
+    def report_environment(self) -> dict[str, str]:
+        """The zone URIs the report (frontend/data.py) reads, pointed at this lake's folders."""
+        return {
+            "LAKEDROP_HOME": str(self.root),
+            "LAKEDROP_ANALYTICS_URI": str(self.analytics),
+            "LAKEDROP_CURATED_URI": str(self.curated),
+            "LAKEDROP_QUARANTINE_URI": str(self.quarantine),
+        }
+
     def ingest_environment(self, verbose: bool = False) -> dict[str, str]:
         """The environment the ingest Lambda would have, pointed at this lake's folders."""
         return {

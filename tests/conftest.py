@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lakedrop.config import LocalLake
 from lakedrop.generate import GenerateSpec, generate
 
 AWS_REGION = "ap-northeast-2"
@@ -57,3 +58,12 @@ def small_transactions_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("samples") / "transactions-small.csv"
     generate(path, GenerateSpec(rows=SMALL_ROWS, seed=7))
     return path
+
+
+@pytest.fixture(scope="session")
+def pipeline_lake(tmp_path_factory: pytest.TempPathFactory) -> LocalLake:
+    """A local lake the real pipeline filled (tests/pipeline.py: generate → ingest → features →
+    training), 60,000 rows, seed 5. Built once per session: treat it as read-only."""
+    from tests.pipeline import build_lake
+
+    return build_lake(tmp_path_factory.mktemp("pipeline-lake"))

@@ -31,7 +31,8 @@ RUNTIME_PROVIDED = {"boto3", "botocore"}
 # Never in the Lambda zip: too big (250 MB unzipped limit) and not needed by ingest.
 TOO_BIG = {"pyarrow", "numpy", "pandas", "polars"}
 # pyproject dependencies for the CLI and other units, not for ingest (pyspark: glue_jobs).
-NOT_FOR_INGEST = {"typer", "rich", "pyspark"}
+NOT_FOR_INGEST = {"typer", "rich", "pyspark", "streamlit"}  # streamlit: the report (frontend/)
+NOT_FOR_INGEST |= {"scikit-learn"}  # the training unit (training/)
 
 
 def _requirements(lines: list[str]) -> dict[NormalizedName, Requirement]:

@@ -575,3 +575,32 @@ def test_outputs_name_what_users_and_later_stacks_need(template: dict[str, Any])
         "IngestFunctionName": {"Ref": "IngestFunction"},
     }
     assert {name: outputs[name]["Value"] for name in expected} == expected
+
+
+# --- training (SageMaker) --------------------------------------------------------------------
+
+
+def test_sagemaker_training_role_is_for_sagemaker_only(resources: dict[str, Any]) -> None:
+    trust = as_list(
+        resources["SageMakerTrainingRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    )
+    assert [s["Principal"] for s in trust] == [{"Service": "sagemaker.amazonaws.com"}]
+    assert trust[0]["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_sagemaker_training_role_reads_features_and_writes_only_its_staging_prefix(
+    resources: dict[str, Any],
+) -> None:
+    statements = allow_statements(resources, "SageMakerTrainingRole")
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    by_action = {a: as_list(s["Resource"]) for s in s3 for a in as_list(s["Action"])}
+    assert set(by_action) == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}  # no deletes
+    assert by_action["s3:PutObject"] == [{"Fn::Sub": "${AnalyticsBucket.Arn}/sagemaker/*"}]
+    assert by_action["s3:GetObject"] == [
+        {"Fn::Sub": "${AnalyticsBucket.Arn}/features/*"},
+        {"Fn::Sub": "${AnalyticsBucket.Arn}/sagemaker/*"},
+    ]
+    assert by_action["s3:ListBucket"] == [getatt("AnalyticsBucket", "Arn")]
+    outputs = load_template()["Outputs"]
+    assert outputs["SageMakerTrainingRoleArn"]["Value"] == getatt("SageMakerTrainingRole", "Arn")
+    assert outputs["AnalyticsBucketName"]["Value"] == {"Ref": "AnalyticsBucket"}

@@ -85,3 +85,31 @@ def test_watch_once_ingests_what_is_pending_and_only_that(lake: LocalLake, tmp_p
     runner.invoke(app, ["generate", str(lake.landing / "transactions" / "a.csv"), "--rows", "100"])
     third = runner.invoke(app, ["watch", "--once"])
     assert "transactions/a.csv" in third.output and "transactions/b.csv" not in third.output
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_pipeline_into_the_lake(lake: LocalLake) -> None:
+    """The README's first command: samples → ingest → features → training, all in the lake."""
+    result = runner.invoke(app, ["demo", "--rows", "20000"])
+    assert result.exit_code == 0, result.output
+
+    manifests = sorted((lake.curated / "_manifests" / "transactions").glob("*.json"))
+    statuses = sorted(json.loads(m.read_text())["status"] for m in manifests)
+    assert statuses == ["curated", "curated", "quarantined"]  # the broken file, on purpose
+
+    pointer = json.loads((lake.analytics / "models" / "_LATEST.json").read_text())
+    metrics = json.loads((lake.analytics / pointer["metrics"]).read_text())
+    assert metrics["run_id"] == pointer["run_id"]
+    # every customer of the scoring snapshot is scored, once
+    import duckdb
+
+    score = json.loads((lake.analytics / "features" / "score" / "_LATEST.json").read_text())
+    customers = duckdb.sql(
+        f"SELECT count(DISTINCT customer_id) FROM read_parquet('{score['path']}/*.parquet')"
+    ).fetchall()[0][0]
+    scored, distinct = duckdb.sql(
+        "SELECT count(*), count(DISTINCT customer_id) FROM read_parquet("
+        f"'{lake.analytics / pointer['predictions']}/predictions.parquet')"
+    ).fetchall()[0]
+    assert scored == distinct == customers > 0
+    assert "lakedrop report" in result.output
