@@ -1,0 +1,123 @@
+"""Pipeline health: every landed file (curated or quarantined, and why), row and byte counts,
+and the last runs of each step. From the ingest manifests and the features / training reports."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from frontend import data, i18n, logic, ui
+
+lang = ui.lang()
+t = i18n.t
+st.title(t("page.health", lang))
+
+files = logic.file_rows(data.manifests())
+if not files:
+    st.info(t("empty.no_manifests", lang), icon=":material/inbox:")
+else:
+    totals = logic.health_totals(files)
+    columns = st.columns(3)
+    with columns[0]:
+        ui.metric(t("health.files", lang), i18n.fmt_int(totals.files))
+    with columns[1]:
+        ui.metric(t("health.curated", lang), i18n.fmt_int(totals.curated))
+    with columns[2]:
+        ui.metric(t("health.quarantined", lang), i18n.fmt_int(totals.quarantined))
+    row_columns = st.columns(3)
+    with row_columns[0]:
+        ui.metric(t("health.rows_read", lang), i18n.fmt_int(totals.rows_read))
+    with row_columns[1]:
+        ui.metric(t("health.rows_written", lang), i18n.fmt_int(totals.rows_written))
+    with row_columns[2]:
+        ui.metric(t("health.rows_rejected", lang), i18n.fmt_int(totals.rows_rejected))
+    size_columns = st.columns(3)
+    with size_columns[0]:
+        ui.metric(t("health.bytes_in", lang), i18n.fmt_bytes(totals.bytes_in))
+    with size_columns[1]:
+        ui.metric(
+            t("health.bytes_out", lang),
+            i18n.fmt_bytes(totals.bytes_out),
+            None
+            if totals.saving is None
+            else t("health.saving", lang, pct=i18n.fmt_pct(totals.saving)),
+        )
+
+    st.subheader(t("health.quarantine_list", lang))
+    quarantined = [f for f in files if f.status == "quarantined"]
+    if not quarantined:
+        st.success(t("empty.no_quarantine", lang), icon=":material/check_circle:")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    t("col.file", lang): [f.key for f in quarantined],
+                    t("col.reason", lang): [f.reason or "" for f in quarantined],
+                    t("col.processed_at", lang): [
+                        i18n.fmt_datetime(f.processed_at, lang) for f in quarantined
+                    ],
+                }
+            ),
+            hide_index=True,
+        )
+        st.caption(f"{t('health.quarantined', lang)}: {data.zones().quarantine}")
+
+    st.subheader(t("health.table", lang))
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("col.file", lang): [f.key for f in files],
+                t("col.status", lang): [i18n.status_label(f.status, lang) for f in files],
+                t("health.rows_read", lang): [f.rows_read for f in files],
+                t("health.rows_written", lang): [f.rows_written for f in files],
+                t("health.rows_rejected", lang): [f.rows_rejected for f in files],
+                t("col.bytes_in", lang): [i18n.fmt_bytes(f.bytes_in) for f in files],
+                t("col.bytes_out", lang): [i18n.fmt_bytes(f.bytes_out) for f in files],
+                t("col.processed_at", lang): [
+                    i18n.fmt_datetime(f.processed_at, lang) for f in files
+                ],
+            }
+        ),
+        hide_index=True,
+        column_config={
+            t(name, lang): st.column_config.NumberColumn(format="localized")
+            for name in ("health.rows_read", "health.rows_written", "health.rows_rejected")
+        },
+    )
+
+st.subheader(t("health.runs", lang))
+runs = logic.last_runs(files, data.features_reports(), data.metrics_history())
+if not runs:
+    st.info(t("empty.no_manifests", lang))
+else:
+
+    def detail(run: logic.StepRun) -> str:
+        d = run.detail
+        if run.step == "ingest":
+            return f"{i18n.status_label(str(d['status']), lang)} · {i18n.fmt_int(d['rows'])}"
+        if run.step == "features":
+            return t(
+                "detail.features",
+                lang,
+                customers=i18n.fmt_int(d["customers"]),
+                rate=i18n.fmt_pct(d["positive_rate"]),
+            )
+        return t(
+            "detail.training",
+            lang,
+            auc=i18n.fmt_num(d["roc_auc"]),
+            n_train=i18n.fmt_int(d["n_train"]),
+        )
+
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("col.step", lang): [t(f"step.{r.step}", lang) for r in runs],
+                t("col.run", lang): [r.run_id for r in runs],
+                t("col.finished_at", lang): [i18n.fmt_datetime(r.finished_at, lang) for r in runs],
+                t("col.duration", lang): [r.seconds for r in runs],
+                t("col.detail", lang): [detail(r) for r in runs],
+            }
+        ),
+        hide_index=True,
+    )

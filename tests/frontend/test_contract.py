@@ -1,0 +1,50 @@
+"""The keys the report reads are the keys the producers write (each unit defines its own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from frontend import data, logic
+from glue_jobs.features import layout as features_layout
+from ingest import layout as ingest_layout
+
+
+def test_features_and_ingest_keys() -> None:
+    assert data.FEATURES_RUNS_PREFIX == features_layout.RUNS_PREFIX + "/"
+    assert features_layout.report_key("r1").startswith(data.FEATURES_RUNS_PREFIX)
+    assert data.MANIFESTS_PREFIX == ingest_layout.MANIFEST_PREFIX + "/"
+    assert ingest_layout.manifest_key("transactions", "abc").startswith(data.MANIFESTS_PREFIX)
+
+
+def test_training_keys() -> None:
+    training = pytest.importorskip("lakedrop.training")
+    assert data.MODELS_LATEST == training.LATEST_KEY
+    assert data.metrics_key("r1") == training.metrics_key("r1")
+    prefix = training.predictions_prefix("r1")
+    assert data.predictions_key("r1") == prefix + training.PREDICTIONS_FILE
+    assert data.summary_key("r1") == prefix + training.SUMMARY_FILE
+
+
+def test_the_pipeline_writes_what_the_report_reads(report_lake: Path) -> None:
+    """Every column the at-risk page reads is in the predictions, every summary key the
+    overview and segments pages read is in summary.json."""
+    import json
+
+    analytics = report_lake / "analytics"
+    run_id = json.loads((analytics / data.MODELS_LATEST).read_text("utf-8"))["run_id"]
+    schema = pq.read_schema(analytics / data.predictions_key(run_id))
+    assert set(logic.AT_RISK_COLUMNS) <= set(schema.names)
+    summary = json.loads((analytics / data.summary_key(run_id)).read_text("utf-8"))
+    assert {"customers", "revenue_365d", "by_band", "by_segment", "churn_rate_train"} <= set(
+        summary
+    )
+    for part in summary["by_segment"].values():
+        assert {"customers", "revenue_365d", "mean_probability", "high_risk"} <= set(part)
+    metrics = json.loads((analytics / data.metrics_key(run_id)).read_text("utf-8"))
+    for which in ("model", "baseline"):
+        assert {"roc_auc", "pr_auc", "brier", "confusion_matrix", "roc_curve", "pr_curve",
+                "calibration"} <= set(metrics[which])  # fmt: skip
+    assert {"created_at", "threshold", "permutation_importance", "data"} <= set(metrics)
