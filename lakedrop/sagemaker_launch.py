@@ -184,11 +184,17 @@ def launch(
     run_id: str | None = None,
     wait: bool = False,
 ) -> tuple[str, str]:
-    """Start the training job; returns (job name, run id). ``wait``: until it has finished."""
+    """Start the training job; returns (job name, run id). ``wait``: until it has finished
+    (a failed job raises :class:`training.TrainingError` with SageMaker's failure reason)."""
+    from sagemaker.core.utils.exceptions import WaiterError  # noqa: PLC0415
+
     run = run_id or training.new_run_id()
     features = s3_features(boto_session.client("s3"), settings)
     trainer, channels = build_trainer(settings, features, run, boto_session)
-    trainer.train(input_data_config=channels, wait=wait, logs=wait)
+    try:
+        trainer.train(input_data_config=channels, wait=wait, logs=wait)
+    except WaiterError as error:
+        raise training.TrainingError(str(error)) from error
     return str(trainer._latest_training_job.training_job_name), run
 
 
@@ -247,29 +253,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser().error(
             "--analytics, --role and --region (or their environment variables) are needed"
         )
+    if args.publish and not args.run_id:
+        parser().error("--publish needs the job's --run-id")
     import boto3  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
-    settings = LaunchSettings(
-        analytics_uri=args.analytics,
-        role_arn=args.role,
-        region=args.region,
-        instance_type=args.instance_type,
-        max_runtime_s=args.max_runtime,
-        seed=args.seed,
-        extra={"n-estimators": args.n_estimators},
-    )
-    session = boto3.Session(region_name=settings.region)
-    if args.publish:
-        if not args.run_id:
-            parser().error("--publish needs the job's --run-id")
-        pointer = publish_job(settings, args.publish, args.run_id, session)
-        print(f"published run {pointer['run_id']} to {settings.analytics_uri}")
-        return 0
-    job_name, run_id = launch(settings, session, run_id=args.run_id, wait=args.wait)
-    print(f"training job {job_name} (run {run_id})")
-    if args.wait:
-        publish_job(settings, job_name, run_id, session)
-        print(f"published run {run_id} to {settings.analytics_uri}")
+    try:
+        settings = LaunchSettings(
+            analytics_uri=args.analytics,
+            role_arn=args.role,
+            region=args.region,
+            instance_type=args.instance_type,
+            max_runtime_s=args.max_runtime,
+            seed=args.seed,
+            extra={"n-estimators": args.n_estimators},
+        )
+        session = boto3.Session(region_name=settings.region)
+        if args.publish:
+            pointer = publish_job(settings, args.publish, args.run_id, session)
+            print(f"published run {pointer['run_id']} to {settings.analytics_uri}")
+            return 0
+        job_name, run_id = launch(settings, session, run_id=args.run_id, wait=args.wait)
+        print(f"training job {job_name} (run {run_id})")
+        if args.wait:
+            publish_job(settings, job_name, run_id, session)
+            print(f"published run {run_id} to {settings.analytics_uri}")
+    except (
+        training.NoFeaturesError,
+        training.TrainingError,
+        ValueError,
+        BotoCoreError,
+        ClientError,
+    ) as error:
+        print(f"{parser().prog}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

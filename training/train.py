@@ -73,11 +73,17 @@ def _optional_str(text: str) -> str | None:
     return None if text.strip().lower() in ("", "none", "null") else text
 
 
-def _max_features(text: str) -> str | float:
-    try:
-        return float(text)
-    except ValueError:
-        return text
+def _max_features(text: str) -> str | float | int | None:
+    """scikit-learn's meanings: ``5`` → 5 features, ``0.5`` → half of them, ``sqrt``/``log2``,
+    ``None`` → all of them."""
+    if text.strip().lower() in ("", "none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -171,7 +177,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         train = read_snapshot(args.train, "train")
         score = read_snapshot(args.score, "score")
         result = train_and_score(
-            train, score, hp, seed=args.seed, n_jobs=args.n_jobs, run_id=args.run_id
+            train,
+            score,
+            hp,
+            seed=args.seed,
+            n_jobs=args.n_jobs,
+            run_id=args.run_id,
+            horizon_days=args.horizon_days,
         )
     except (InputError, fx.SnapshotError, ValueError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)

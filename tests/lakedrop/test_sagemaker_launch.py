@@ -175,3 +175,30 @@ def test_no_features_no_launch(aws_env: str, monkeypatch: pytest.MonkeyPatch) ->
 def test_source_dir_is_the_training_folder() -> None:
     assert (training.TRAINING_DIR / "train.py").is_file()
     assert Path(training.TRAINING_DIR / "requirements.txt").is_file()
+
+
+def test_main_reports_plain_errors(aws: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--role", aws["role"], "--region", aws["region"]]
+    assert sagemaker_launch.main(["--analytics", "/tmp/lake", *base]) == 1
+    assert "error: analytics zone must be s3://" in capsys.readouterr().err
+    aws["s3"].create_bucket(
+        Bucket="no-features", CreateBucketConfiguration={"LocationConstraint": aws["region"]}
+    )
+    assert sagemaker_launch.main(["--analytics", "s3://no-features", *base]) == 1
+    assert "error: no published train and score snapshot" in capsys.readouterr().err
+
+
+def test_a_failed_job_is_a_plain_error(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto's jobs never fail: the SDK's waiter raising is what a failed job looks like
+    from sagemaker.core.utils.exceptions import FailedStatusError
+    from sagemaker.train import ModelTrainer
+
+    def failing(self: Any, **_: Any) -> None:
+        raise FailedStatusError(
+            resource_type="TrainingJob", status="Failed", reason="AlgorithmError: no Parquet"
+        )
+
+    monkeypatch.setattr(ModelTrainer, "train", failing)
+    session = boto3.Session(region_name=aws["region"])
+    with pytest.raises(training.TrainingError, match="AlgorithmError: no Parquet"):
+        sagemaker_launch.launch(_settings(aws), session, wait=True)

@@ -9,6 +9,7 @@ between is here and tested on hand-made arrays (tests/training/churn_model/).
     model      the forest (class weights, prior correction), the recency baseline, top factors
     pipeline   out-of-time split → fit → evaluate → refit → score: ``train_and_score``
 
-Importable as ``churn_model`` both in the container (``/opt/ml/code`` is on ``sys.path``) and
-in the project (pyproject maps it to ``training/churn_model``).
+Importable as ``churn_model`` both in the container (the source folder is unpacked at
+``/opt/ml/input/data/code`` and ``python train.py`` puts the script's folder on ``sys.path``)
+and in the project (pyproject maps it to ``training/churn_model``).
 """

@@ -40,7 +40,7 @@ class Hyperparameters:
     n_estimators: int = 300
     max_depth: int | None = None
     min_samples_leaf: int = 5
-    max_features: str | float = "sqrt"
+    max_features: str | float | int | None = "sqrt"
     class_weight: str | None = None
     permutation_repeats: int = 5
     top_factors: int = 3
@@ -93,8 +93,13 @@ class ChurnForest:
         return prior_correction(raw, self.base_rate) if self.corrected else raw
 
     def oob_proba(self) -> FloatArray:
-        """Out-of-bag probability of each fitting row (NaN for a row in every bootstrap)."""
-        raw = np.asarray(self.estimator.oob_decision_function_, dtype=np.float64)[:, 1]
+        """Out-of-bag probability of each fitting row (NaN for a row in every bootstrap).
+
+        scikit-learn gives such a row the decision function (0, 0), not NaN (and warns):
+        a real out-of-bag row's class probabilities sum to 1, so a zero sum marks it.
+        """
+        decision = np.asarray(self.estimator.oob_decision_function_, dtype=np.float64)
+        raw = np.where(decision.sum(axis=1) > 0, decision[:, 1], np.nan)
         return prior_correction(raw, self.base_rate) if self.corrected else raw
 
 

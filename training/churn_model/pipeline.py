@@ -2,7 +2,10 @@
 
 The training snapshot holds several labelled cutoffs (the features job's backtest). The model
 that is *evaluated* is fitted on every cutoff but the latest and validated on the latest:
-rows it never saw, whose labels lie entirely after everything it learned from. The model that
+rows it never saw, whose labels lie entirely after everything it learned from. An earlier
+cutoff whose label window ``(c, c + horizon]`` reaches past the validation cutoff (the
+features job run with ``--backtest-step-days`` below the horizon) would teach the model the
+validation period's outcomes: it is left out of that fit (``purge_overlapping``). The model that
 *scores* is then refitted, with the same hyperparameters and seed, on every labelled cutoff —
 the latest behaviour is the most like today's — and applied to the scoring snapshot. Both get
 their operating threshold from their own out-of-bag predictions (``metrics.choose_threshold``).
@@ -87,6 +90,19 @@ def split_out_of_time(train: fx.Frame) -> tuple[npt.NDArray[np.bool_], list[str]
     return _dates(train[fx.CUTOFF_COLUMN]) == latest, [_iso(c) for c in cutoffs[:-1]], _iso(latest)
 
 
+def purge_overlapping(
+    earlier: list[str], validation: str, horizon_days: int | None
+) -> tuple[list[str], list[str]]:
+    """The earlier cutoffs whose label window ``(c, c + horizon]`` ends by the validation
+    cutoff (fit on those), and the others (purged: their labels overlap the validation
+    window). Unknown horizon: nothing can be checked, every earlier cutoff is kept."""
+    if horizon_days is None:
+        return list(earlier), []
+    end = np.datetime64(validation, "D")
+    keep = [c for c in earlier if np.datetime64(c, "D") + np.timedelta64(horizon_days, "D") <= end]
+    return keep, [c for c in earlier if c not in keep]
+
+
 def canonical_order(frame: fx.Frame) -> dict[str, npt.NDArray[Any]]:
     """The rows sorted by cutoff, then customer: the forest's bootstrap draws row positions,
     so the same rows in another order (Spark part files, S3 listing) would grow another
@@ -125,14 +141,26 @@ def train_and_score(
     seed: int,
     n_jobs: int,
     run_id: str,
+    horizon_days: int | None = None,
 ) -> Result:
-    """Everything between reading the snapshots and writing the outputs (module docstring)."""
+    """Everything between reading the snapshots and writing the outputs (module docstring).
+
+    ``horizon_days``: the label horizon of the snapshot (features run report), to purge
+    earlier cutoffs whose labels overlap the validation window."""
     _check(train, score)
     train, score = canonical_order(train), canonical_order(score)
     y_all = _labels(train)
-    is_validation, fit_cutoffs, validation_cutoff = split_out_of_time(train)
+    is_validation, earlier_cutoffs, validation_cutoff = split_out_of_time(train)
+    fit_cutoffs, purged = purge_overlapping(earlier_cutoffs, validation_cutoff, horizon_days)
+    if not fit_cutoffs:
+        raise fx.SnapshotError(
+            f"the label window ({horizon_days} days) of every earlier cutoff reaches past the "
+            f"validation cutoff {validation_cutoff}: out-of-time validation would leak; run the "
+            "features job with --backtest-step-days of at least the horizon"
+        )
+    is_fit = np.isin(_dates(train[fx.CUTOFF_COLUMN]), _dates(fit_cutoffs))
     x_all = fx.matrix(train)
-    x_fit, y_fit = x_all[~is_validation], y_all[~is_validation]
+    x_fit, y_fit = x_all[is_fit], y_all[is_fit]
     x_val, y_val = x_all[is_validation], y_all[is_validation]
     for what, y in (("earlier cutoffs", y_fit), (f"validation cutoff {validation_cutoff}", y_val)):
         if len(np.unique(y)) < 2:
@@ -193,6 +221,7 @@ def train_and_score(
         "fit_seconds": round(fit_seconds, 3),
         "cutoffs": {
             "train": fit_cutoffs,
+            "purged": purged,
             "validation": validation_cutoff,
             "score": _iso(score_cutoffs[0]),
         },
@@ -218,7 +247,7 @@ def train_and_score(
         "risk_bands": bands,
         "risk_band_rule": BAND_RULE,
         "scoring_model": {
-            "fitted_on_cutoffs": [*fit_cutoffs, validation_cutoff],
+            "fitted_on_cutoffs": [*earlier_cutoffs, validation_cutoff],
             "n_rows": len(y_all),
             "threshold": threshold,
             "probability": "prior-corrected" if final.corrected else "raw forest vote share",

@@ -88,3 +88,21 @@ def test_balanced_forest_probabilities_are_prior_corrected() -> None:
     raw = fitted.estimator.predict_proba(x)[:, 1]
     assert fitted.corrected
     assert fitted.predict_proba(x) == pytest.approx(model.prior_correction(raw, y.mean()))
+
+
+def test_rows_in_every_bootstrap_have_no_out_of_bag_probability() -> None:
+    # One tree: exactly the rows its bootstrap drew have no out-of-bag prediction.
+    # scikit-learn gives them (0, 0) rather than NaN; the threshold rule must not read p = 0.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] > 0).astype(np.int64)
+    with pytest.warns(UserWarning, match="do not have OOB scores"):
+        fitted = model.fit_forest(
+            x, y, ["a", "b", "c"], model.Hyperparameters(n_estimators=1), seed=0, n_jobs=1
+        )
+    in_bag = np.zeros(len(y), dtype=bool)
+    in_bag[fitted.estimator.estimators_samples_[0]] = True
+    oob = fitted.oob_proba()
+    assert 0 < in_bag.sum() < len(y)
+    assert np.isnan(oob).tolist() == in_bag.tolist()
+    assert ((oob[~in_bag] >= 0) & (oob[~in_bag] <= 1)).all()

@@ -44,6 +44,7 @@ def test_train_and_score_outputs() -> None:
     m = result.metrics
     assert m["cutoffs"] == {
         "train": ["2026-01-01"],
+        "purged": [],
         "validation": "2026-04-01",
         "score": "2026-07-01",
     }
@@ -135,3 +136,32 @@ def test_row_order_does_not_change_the_model() -> None:
     assert runs[0].predictions["churn_probability"].tolist() == (
         runs[1].predictions["churn_probability"].tolist()
     )
+
+
+def test_earlier_cutoffs_whose_labels_overlap_the_validation_window_are_purged() -> None:
+    # validation 2026-04-01, horizon 60 days: 2026-01-01 + 60 = 2026-03-02 (label window ends
+    # before the validation cutoff: kept); 2026-02-01 + 60 = 2026-04-02 and 2026-03-01 + 60
+    # reach into the validation window (purged). Horizon 31: 2026-03-01 + 31 = 2026-04-01, kept.
+    earlier = ["2026-01-01", "2026-02-01", "2026-03-01"]
+    assert pipeline.purge_overlapping(earlier, "2026-04-01", 60) == (
+        ["2026-01-01"],
+        ["2026-02-01", "2026-03-01"],
+    )
+    assert pipeline.purge_overlapping(earlier, "2026-04-01", 31) == (earlier, [])
+    assert pipeline.purge_overlapping(earlier, "2026-04-01", None) == (earlier, [])
+
+    train = frame(800, [*earlier, "2026-04-01"], seed=8)
+    score = frame(20, ["2026-07-01"], seed=9, labelled=False)
+    result = pipeline.train_and_score(
+        train, score, HP, seed=0, n_jobs=1, run_id="r", horizon_days=60
+    )
+    m = result.metrics
+    assert m["cutoffs"]["train"] == ["2026-01-01"]
+    assert m["cutoffs"]["purged"] == ["2026-02-01", "2026-03-01"]
+    assert (m["data"]["n_train"], m["data"]["n_validation"]) == (200, 200)
+    # the scoring model is not evaluated: it learns from every labelled cutoff
+    assert m["scoring_model"]["fitted_on_cutoffs"] == [*earlier, "2026-04-01"]
+    assert m["scoring_model"]["n_rows"] == 800
+
+    with pytest.raises(features.SnapshotError, match="--backtest-step-days"):
+        pipeline.train_and_score(train, score, HP, seed=0, n_jobs=1, run_id="r", horizon_days=120)
