@@ -43,7 +43,11 @@ def band_bars(rows: Sequence[logic.BandRow], lang: Lang) -> alt.Chart:
                 scale=alt.Scale(domain=list(BAND_COLORS), range=list(BAND_COLORS.values())),
                 legend=None,
             ),
-            tooltip=["band:N", "customers:Q", "share:N"],
+            tooltip=[
+                alt.Tooltip("band:N", title=i18n.t("col.risk_band", lang)),
+                alt.Tooltip("customers:Q", title=i18n.t("chart.count", lang), format=","),
+                alt.Tooltip("share:N", title=i18n.t("chart.share", lang)),
+            ],
         )
     )
     return chart
@@ -59,6 +63,17 @@ def _diagonal(x_title: str, y_title: str) -> alt.Chart:
     return chart
 
 
+def _curve_color(frame: pd.DataFrame, lang: Lang) -> alt.Color:
+    """Model first, then the baseline (their order in the data), the legend below the chart
+    so that long names are not cut."""
+    return alt.Color(
+        "curve:N",
+        title=i18n.t("chart.curve", lang),
+        sort=list(dict.fromkeys(frame["curve"])),
+        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0),
+    )
+
+
 def curve(
     points: Sequence[dict[str, Any]], x_title: str, y_title: str, lang: Lang, diagonal: bool
 ) -> alt.LayerChart | alt.Chart:
@@ -70,7 +85,7 @@ def curve(
         .encode(
             x=alt.X("x:Q", title=x_title, scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("y:Q", title=y_title, scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("curve:N", title=i18n.t("chart.curve", lang)),
+            color=_curve_color(frame, lang),
             order="x:Q",
         )
     )
@@ -88,8 +103,13 @@ def calibration(points: Sequence[dict[str, Any]], lang: Lang) -> alt.LayerChart:
         .encode(
             x=alt.X("x:Q", title=x_title, scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("y:Q", title=y_title, scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("curve:N", title=i18n.t("chart.curve", lang)),
-            tooltip=["curve:N", "x:Q", "y:Q", "count:Q"],
+            color=_curve_color(frame, lang),
+            tooltip=[
+                alt.Tooltip("curve:N", title=i18n.t("chart.curve", lang)),
+                alt.Tooltip("x:Q", title=x_title, format=".3f"),
+                alt.Tooltip("y:Q", title=y_title, format=".3f"),
+                alt.Tooltip("count:Q", title=i18n.t("chart.count", lang), format=","),
+            ],
         )
     )
     return alt.LayerChart(layer=[_diagonal(x_title, y_title), lines])
@@ -135,7 +155,11 @@ def importance(rows: Sequence[logic.Importance], lang: Lang) -> alt.Chart:
         .encode(
             x=alt.X("mean:Q", title=i18n.t("chart.importance", lang)),
             y=alt.Y("feature:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
-            tooltip=["feature:N", "mean:Q", "std:Q"],
+            tooltip=[
+                alt.Tooltip("feature:N", title=i18n.t("chart.feature", lang)),
+                alt.Tooltip("mean:Q", title=i18n.t("chart.importance", lang), format=".4f"),
+                alt.Tooltip("std:Q", title=i18n.t("chart.importance_std", lang), format=".4f"),
+            ],
         )
     )
     return chart
@@ -144,7 +168,7 @@ def importance(rows: Sequence[logic.Importance], lang: Lang) -> alt.Chart:
 def history(rows: Sequence[logic.HistoryRow], lang: Lang) -> alt.Chart:
     frame = pd.DataFrame(
         [
-            {"created_at": r.created_at, "metric": name, "value": value}
+            {"created_at": i18n.display_wall_time(r.created_at), "metric": name, "value": value}
             for r in rows
             for name, value in (
                 ("ROC AUC", r.roc_auc),
@@ -159,10 +183,22 @@ def history(rows: Sequence[logic.HistoryRow], lang: Lang) -> alt.Chart:
         alt.Chart(frame, height=240)
         .mark_line(point=True)
         .encode(
-            x=alt.X("created_at:T", title=i18n.t("hist.created_at", lang)),
+            x=alt.X(
+                "created_at:T",
+                title=f"{i18n.t('hist.created_at', lang)} ({i18n.TZ_LABEL})",
+                axis=alt.Axis(format=i18n.CHART_DAY_TIME[lang]),
+            ),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("metric:N", title=None),
-            tooltip=["created_at:T", "metric:N", alt.Tooltip("value:Q", format=".3f")],
+            tooltip=[
+                alt.Tooltip(
+                    "created_at:T",
+                    title=i18n.t("hist.created_at", lang),
+                    format=i18n.CHART_DATETIME[lang],
+                ),
+                alt.Tooltip("metric:N", title=i18n.t("metric.name", lang)),
+                alt.Tooltip("value:Q", title=i18n.t("chart.value", lang), format=".3f"),
+            ],
         )
     )
     return chart
@@ -188,7 +224,11 @@ def segment_shares(rows: Sequence[logic.SegmentRow], lang: Lang) -> alt.Chart:
             xOffset="what:N",
             y=alt.Y("share:Q", axis=alt.Axis(format="%"), title=None),
             color=alt.Color("what:N", title=None),
-            tooltip=["segment:N", "what:N", alt.Tooltip("share:Q", format=".1%")],
+            tooltip=[
+                alt.Tooltip("segment:N", title=i18n.t("col.segment", lang)),
+                alt.Tooltip("what:N", title=i18n.t("metric.name", lang)),
+                alt.Tooltip("share:Q", title=i18n.t("chart.share", lang), format=".1%"),
+            ],
         )
     )
     return chart
@@ -217,7 +257,13 @@ def segment_risk(rows: Sequence[logic.SegmentRow], lang: Lang) -> alt.Chart:
                 axis=alt.Axis(format="%"),
                 title=i18n.t("seg.mean_probability", lang),
             ),
-            tooltip=["segment:N", alt.Tooltip("probability:Q", format=".1%"), "high_risk:Q"],
+            tooltip=[
+                alt.Tooltip("segment:N", title=i18n.t("col.segment", lang)),
+                alt.Tooltip(
+                    "probability:Q", title=i18n.t("seg.mean_probability", lang), format=".1%"
+                ),
+                alt.Tooltip("high_risk:Q", title=i18n.t("seg.high_risk", lang), format=","),
+            ],
         )
     )
     return chart

@@ -115,12 +115,19 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     # model
     "model.quality": {"ko": "모델 품질 (검증 데이터)", "en": "Model quality (validation data)"},
     "model.threshold": {"ko": "운영 임계값", "en": "Operating threshold"},
+    "model.threshold_help": {
+        "ko": "점수 산출 모델(모든 기간으로 재학습)의 임계값: 이탈 확률이 이 값 이상이면 "
+        "위험 등급 '높음'입니다. 혼동 행렬은 검증한 모델의 임계값 {validated}에서 계산됩니다.",
+        "en": "The threshold of the scoring model (refitted on every cutoff): customers with a "
+        "churn probability at or above it are in the high risk band. The confusion matrix is "
+        "at the validated model's own threshold, {validated}.",
+    },
     "model.roc": {"ko": "ROC 곡선", "en": "ROC curve"},
     "model.pr": {"ko": "정밀도–재현율 곡선", "en": "Precision–recall curve"},
     "model.calibration": {"ko": "보정 (예측 확률 vs 실제 이탈률)", "en": "Calibration"},
     "model.confusion": {
-        "ko": "혼동 행렬 (임계값 {threshold})",
-        "en": "Confusion matrix at {threshold}",
+        "ko": "혼동 행렬 (검증 모델 임계값 {threshold})",
+        "en": "Confusion matrix at the validated model's threshold {threshold}",
     },
     "model.importance": {"ko": "변수 중요도 (순열)", "en": "Feature importance (permutation)"},
     "model.baseline": {"ko": "기준 모델과 비교", "en": "Comparison with the baseline"},
@@ -152,13 +159,16 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "chart.predicted": {"ko": "평균 예측 확률", "en": "Mean predicted probability"},
     "chart.observed": {"ko": "실제 이탈 비율", "en": "Observed churn rate"},
     "chart.curve": {"ko": "곡선", "en": "Curve"},
-    "chart.importance": {"ko": "AUC 감소량", "en": "Drop in AUC"},
+    "chart.importance": {"ko": "PR AUC 감소량", "en": "Drop in PR AUC"},
+    "chart.importance_std": {"ko": "표준편차", "en": "Standard deviation"},
+    "chart.share": {"ko": "비중", "en": "Share"},
+    "chart.value": {"ko": "값", "en": "Value"},
     "chart.feature": {"ko": "변수", "en": "Feature"},
     "chart.count": {"ko": "고객 수", "en": "Customers"},
     "hist.run_id": {"ko": "실행", "en": "Run"},
     "hist.created_at": {"ko": "학습 시각", "en": "Trained at"},
     "hist.n_train": {"ko": "학습 건수", "en": "Training rows"},
-    "hist.threshold": {"ko": "임계값", "en": "Threshold"},
+    "hist.threshold": {"ko": "운영 임계값", "en": "Operating threshold"},
     # segments
     "segments.table": {"ko": "세그먼트별 요약", "en": "Segments at a glance"},
     "segments.rule": {
@@ -211,8 +221,8 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "en": "{customers} customers · training churn rate {rate}",
     },
     "detail.training": {
-        "ko": "ROC AUC {auc} · 학습 {n_train}건",
-        "en": "ROC AUC {auc} · {n_train} training rows",
+        "ko": "ROC AUC {auc} · 학습 {n_train}건 · 모델 적합 {fit}초",
+        "en": "ROC AUC {auc} · {n_train} training rows · model fit {fit} s",
     },
 }
 
@@ -382,6 +392,18 @@ def fmt_datetime(moment: dt.datetime | None, lang: Lang) -> str:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     local = aware.astimezone(DISPLAY_TZ)
     return f"{fmt_date(local.date(), lang)} {local:%H:%M} {TZ_LABEL}"
+
+
+# Vega-Lite (d3-time-format) patterns for chart axes and tooltips, the same shapes as fmt_datetime
+CHART_DATETIME: Final[dict[Lang, str]] = {"ko": "%Y년 %-m월 %-d일 %H:%M", "en": "%-d %b %Y %H:%M"}
+CHART_DAY_TIME: Final[dict[Lang, str]] = {"ko": "%-m월 %-d일 %H:%M", "en": "%-d %b %H:%M"}
+
+
+def display_wall_time(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as a naive wall-clock time in the display time zone, for charts: the browser
+    draws a naive time as it is, whatever its own time zone (a UTC one it would convert)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(DISPLAY_TZ).replace(tzinfo=None)
 
 
 def fmt_delta_int(delta: float | None) -> str | None:

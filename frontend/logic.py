@@ -89,7 +89,11 @@ class Kpi:
 
 
 def _band(summary: Mapping[str, Any], band: str, field: str) -> float | None:
-    return _float((summary.get("by_band") or {}).get(band, {}).get(field, 0))
+    """A band's figure; 0 for a band nobody is in, None when the summary has no bands."""
+    by_band = summary.get("by_band")
+    if not isinstance(by_band, Mapping) or not by_band:
+        return None
+    return _float((by_band.get(band) or {}).get(field, 0))
 
 
 def _kpi_values(summary: Mapping[str, Any]) -> dict[str, float | None]:
@@ -344,15 +348,26 @@ def confusion(metrics: Mapping[str, Any], which: str = "model") -> Confusion:
     return Confusion(*(int(cm.get(k, 0)) for k in ("tp", "fp", "tn", "fn")))
 
 
-def curve_points(metrics: Mapping[str, Any], curve: str) -> list[dict[str, Any]]:
+def _curve_name(part: Mapping[str, Any], which: str, labels: Mapping[str, str] | None) -> str:
+    """``which`` ("model" / "baseline") as ``labels`` names it, with the run's own name."""
+    name = part.get("name")
+    if labels is None or which not in labels:
+        return str(name or which)
+    return f"{labels[which]} ({name})" if name else labels[which]
+
+
+def curve_points(
+    metrics: Mapping[str, Any], curve: str, labels: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Long-form points of the ROC (``x`` = FPR, ``y`` = TPR) or PR (``x`` = recall,
-    ``y`` = precision) curve of the model and of the baseline, labelled by their names."""
+    ``y`` = precision) curve of the model and of the baseline, labelled by their names
+    (``labels``: {"model": …, "baseline": …} in the reader's language, name in brackets)."""
     x_name, y_name = ("fpr", "tpr") if curve == "roc_curve" else ("recall", "precision")
     points: list[dict[str, Any]] = []
     for which in ("model", "baseline"):
         part: Mapping[str, Any] = metrics.get(which) or {}
         data: Mapping[str, Any] = part.get(curve) or {}
-        name = str(part.get("name") or which)
+        name = _curve_name(part, which, labels)
         points += [
             {"curve": name, "x": float(x), "y": float(y)}
             for x, y in zip(data.get(x_name, []), data.get(y_name, []), strict=False)
@@ -360,11 +375,13 @@ def curve_points(metrics: Mapping[str, Any], curve: str) -> list[dict[str, Any]]
     return points
 
 
-def calibration_points(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+def calibration_points(
+    metrics: Mapping[str, Any], labels: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
     for which in ("model", "baseline"):
         part: Mapping[str, Any] = metrics.get(which) or {}
-        name = str(part.get("name") or which)
+        name = _curve_name(part, which, labels)
         points += [
             {
                 "curve": name,
@@ -453,21 +470,28 @@ def _int(value: object) -> int | None:
 
 
 def file_rows(manifests: Iterable[Mapping[str, Any]]) -> list[FileRow]:
-    """One row per landed object (its ingest manifest), most recently processed first."""
+    """One row per landed object (its ingest manifest), most recently processed first.
+
+    A quarantined file wrote nothing to curated, whatever its manifest's ``rows.written``
+    says (a file with too many rejected rows records how many good rows it had, then is
+    quarantined whole): its rows written are 0.
+    """
     rows = []
     for m in manifests:
         counts: Mapping[str, Any] = m.get("rows") or {}
         size: Mapping[str, Any] = m.get("bytes") or {}
         source: Mapping[str, Any] = m.get("source") or {}
+        status = str(m.get("status") or "unknown")
+        written = _int(counts.get("written"))
         rows.append(
             FileRow(
                 key=str(source.get("key") or m.get("source_id") or "?"),
                 dataset=str(m.get("dataset") or ""),
-                status=str(m.get("status") or "unknown"),
+                status=status,
                 reason=m.get("reason"),
                 code=m.get("code"),
                 rows_read=_int(counts.get("read")),
-                rows_written=_int(counts.get("written")),
+                rows_written=0 if status == "quarantined" and written is not None else written,
                 rows_rejected=_int(counts.get("rejected")),
                 bytes_in=_int(size.get("in", source.get("size"))),
                 bytes_out=_int(size.get("out")),
@@ -551,15 +575,18 @@ def last_runs(
             )
         )
     for m in list(reversed(sorted_runs(history)))[:per_step]:
+        # metrics.json has no duration of the run: ``fit_seconds`` is the fit of one of its
+        # two forests only, so it goes in the detail, named, not in the duration column
         runs.append(
             StepRun(
                 "training",
                 str(m.get("run_id")),
                 parse_time(m.get("created_at")),
-                _float(m.get("fit_seconds")),
+                None,
                 {
                     "roc_auc": _float((m.get("model") or {}).get("roc_auc")),
                     "n_train": (m.get("data") or {}).get("n_train"),
+                    "fit_seconds": _float(m.get("fit_seconds")),
                 },
             )
         )

@@ -68,9 +68,10 @@ else:
             {
                 t("col.file", lang): [f.key for f in files],
                 t("col.status", lang): [i18n.status_label(f.status, lang) for f in files],
-                t("health.rows_read", lang): [f.rows_read for f in files],
-                t("health.rows_written", lang): [f.rows_written for f in files],
-                t("health.rows_rejected", lang): [f.rows_rejected for f in files],
+                # text, like the sizes: a count the manifest does not have is "–", not "None"
+                t("health.rows_read", lang): [i18n.fmt_int(f.rows_read) for f in files],
+                t("health.rows_written", lang): [i18n.fmt_int(f.rows_written) for f in files],
+                t("health.rows_rejected", lang): [i18n.fmt_int(f.rows_rejected) for f in files],
                 t("col.bytes_in", lang): [i18n.fmt_bytes(f.bytes_in) for f in files],
                 t("col.bytes_out", lang): [i18n.fmt_bytes(f.bytes_out) for f in files],
                 t("col.processed_at", lang): [
@@ -80,8 +81,14 @@ else:
         ),
         hide_index=True,
         column_config={
-            t(name, lang): st.column_config.NumberColumn(format="localized")
-            for name in ("health.rows_read", "health.rows_written", "health.rows_rejected")
+            t(name, lang): st.column_config.Column(alignment="right")
+            for name in (
+                "health.rows_read",
+                "health.rows_written",
+                "health.rows_rejected",
+                "col.bytes_in",
+                "col.bytes_out",
+            )
         },
     )
 
@@ -107,6 +114,7 @@ else:
             lang,
             auc=i18n.fmt_num(d["roc_auc"]),
             n_train=i18n.fmt_int(d["n_train"]),
+            fit=i18n.fmt_num(d["fit_seconds"], 1),
         )
 
     st.dataframe(
@@ -115,9 +123,10 @@ else:
                 t("col.step", lang): [t(f"step.{r.step}", lang) for r in runs],
                 t("col.run", lang): [r.run_id for r in runs],
                 t("col.finished_at", lang): [i18n.fmt_datetime(r.finished_at, lang) for r in runs],
-                t("col.duration", lang): [r.seconds for r in runs],
+                t("col.duration", lang): [i18n.fmt_num(r.seconds, 2) for r in runs],
                 t("col.detail", lang): [detail(r) for r in runs],
             }
         ),
         hide_index=True,
+        column_config={t("col.duration", lang): st.column_config.Column(alignment="right")},
     )

@@ -47,19 +47,23 @@ if metrics is not None:
                 None if lift is None else f"{lift:+.3f} {t('model.vs_baseline', lang)}",
                 help=f"{t('metric.baseline', lang)}: {i18n.fmt_num(row.baseline)}",
             )
+    # two thresholds: ``threshold``, the scoring model's (the risk bands use it), and
+    # ``model.threshold``, the validated model's (its confusion matrix is at that one)
+    validated_threshold = i18n.fmt_num((metrics.get("model") or {}).get("threshold"))
     with columns[3]:
         ui.metric(
             t("model.threshold", lang),
             i18n.fmt_num(metrics.get("threshold")),
-            help=str(metrics.get("threshold_rule") or ""),
+            help=t("model.threshold_help", lang, validated=validated_threshold),
         )
+    curve_labels = {"model": t("metric.model", lang), "baseline": t("metric.baseline", lang)}
 
     left, right = st.columns(2)
     with left:
         st.subheader(t("model.roc", lang))
         st.altair_chart(
             charts.curve(
-                logic.curve_points(metrics, "roc_curve"),
+                logic.curve_points(metrics, "roc_curve", curve_labels),
                 t("chart.fpr", lang),
                 t("chart.tpr", lang),
                 lang,
@@ -70,7 +74,7 @@ if metrics is not None:
         st.subheader(t("model.pr", lang))
         st.altair_chart(
             charts.curve(
-                logic.curve_points(metrics, "pr_curve"),
+                logic.curve_points(metrics, "pr_curve", curve_labels),
                 t("chart.recall", lang),
                 t("chart.precision", lang),
                 lang,
@@ -80,9 +84,9 @@ if metrics is not None:
     left, right = st.columns(2)
     with left:
         st.subheader(t("model.calibration", lang))
-        st.altair_chart(charts.calibration(logic.calibration_points(metrics), lang))
+        st.altair_chart(charts.calibration(logic.calibration_points(metrics, curve_labels), lang))
     with right:
-        st.subheader(t("model.confusion", lang, threshold=i18n.fmt_num(metrics.get("threshold"))))
+        st.subheader(t("model.confusion", lang, threshold=validated_threshold))
         cm = logic.confusion(metrics)
         st.altair_chart(charts.confusion(cm, lang))
         churn, stay = t("cm.churn", lang), t("cm.stay", lang)

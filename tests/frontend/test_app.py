@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -272,6 +273,33 @@ def test_model_page_shows_the_metrics_file(report_app: AppFactory, report_lake: 
     assert len(charts(at)) == 6
 
 
+def test_model_page_tells_the_two_thresholds_apart(
+    report_app: AppFactory, report_lake: Path
+) -> None:
+    """``threshold`` is the scoring model's (the risk bands use it); the confusion matrix is the
+    validated model's, at ``model.threshold``: each number is named for what it is."""
+    at = report_app("views/model.py", lang="en")
+    metrics = read_json(report_lake / "analytics" / "metrics" / f"{current_run(report_lake)}.json")
+    scoring, validated = f"{metrics['threshold']:.3f}", f"{metrics['model']['threshold']:.3f}"
+    shown = metrics_by_label(at)["Operating threshold"]
+    assert shown.value == scoring
+    assert f"validated model's own threshold, {validated}" in shown.proto.help
+    subheaders = [s.value for s in at.subheader]
+    assert f"Confusion matrix at the validated model's threshold {validated}" in subheaders
+    if scoring != validated:  # two refits, two out-of-bag thresholds (on this lake: they differ)
+        assert not any(scoring in s for s in subheaders)
+    # the curves' legend says which is the model and which the baseline, in the language
+    names = set()
+    for dataset in charts(at)[0].proto.datasets:
+        table = pa.ipc.open_stream(dataset.data.data).read_all()
+        if "curve" in table.column_names:
+            names |= set(table["curve"].to_pylist())
+    assert names == {
+        f"Model ({metrics['model']['name']})",
+        f"Baseline ({metrics['baseline']['name']})",
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Segments
 
@@ -335,12 +363,24 @@ def test_pipeline_health_reconciles_with_the_manifests(
     assert list(quarantine_table["Reason"]) == [quarantined[0]["reason"]]
     files = dataframe_values(at, 1)
     assert sorted(files["File"]) == sorted(m["source"]["key"] for m in docs)
+    # the quarantined file has no row counts: a dash, not a grid's "None"
+    broken = files[files["File"] == BROKEN_KEY].iloc[0]
+    assert (broken["Rows read"], broken["Rows written"], broken["Rows rejected"]) == ("–",) * 3
+    assert not files.isna().any().any()
+    by_file = files.set_index("File")
+    for m in curated:
+        assert by_file.loc[m["source"]["key"], "Rows read"] == f"{m['rows']['read']:,}"
     runs = dataframe_values(at, 2)
     steps = list(runs["Step"])
     assert {"Ingest", "Features", "Training"} <= set(steps)
     features_ids = {p.stem for p in (report_lake / "analytics" / "features" / "_runs").glob("*")}
     assert set(runs[runs["Step"] == "Features"]["Run"]) <= features_ids
     assert runs[runs["Step"] == "Training"]["Run"].iloc[0] == current_run(report_lake)
+    # metrics.json times one forest's fit, not the run: named in the detail, no duration
+    training = runs[runs["Step"] == "Training"]
+    assert set(training["Duration (s)"]) == {"–"}
+    fit = read_json(report_lake / "analytics" / "metrics" / f"{current_run(report_lake)}.json")
+    assert training["Detail"].iloc[0].endswith(f"model fit {fit['fit_seconds']:.1f} s")
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,6 +40,12 @@ def test_overview_kpis_and_deltas() -> None:
     assert kpis["revenue_at_risk"].delta == 50_000.0
     first = logic.overview_kpis(now)
     assert first["customers"].delta is None and first["customers"].value == 1000
+    # a summary without bands (an older or partial run) has no high-risk figure, not 0
+    bare = logic.overview_kpis({"customers": 5}, now)
+    assert bare["high_risk"] == logic.Kpi(None, 120) and bare["high_risk"].delta is None
+    assert bare["revenue_at_risk"].value is None
+    no_high = {**now, "by_band": {"low": {"customers": 5, "revenue_365d": 1.0}}}
+    assert logic.overview_kpis(no_high)["high_risk"].value == 0
 
 
 def test_previous_run_is_the_one_created_before_not_the_one_named_before() -> None:
@@ -256,7 +262,9 @@ def test_last_runs_of_each_step() -> None:
     ]
     assert runs[2].finished_at == dt.datetime(2026, 11, 28, 0, 0, 20, tzinfo=UTC)
     assert runs[2].detail == {"customers": 6, "positive_rate": 0.3}
-    assert runs[4].seconds == 3.0 and runs[4].detail == {"roc_auc": 0.9, "n_train": 50}
+    # a training run's duration is unknown: fit_seconds times one forest's fit, shown as such
+    assert runs[4].seconds is None
+    assert runs[4].detail == {"roc_auc": 0.9, "n_train": 50, "fit_seconds": 3.0}
 
 
 def test_parsing_is_forgiving() -> None:
@@ -264,3 +272,29 @@ def test_parsing_is_forgiving() -> None:
     assert logic.parse_time("yesterday") is None and logic.parse_time(None) is None
     assert logic.parse_day("2026-11-28T01:00:00Z") == dt.date(2026, 11, 28)
     assert logic.parse_day("") is None
+
+
+def test_curves_are_labelled_in_the_readers_language() -> None:
+    labels = {"model": "모델", "baseline": "기준 모델"}
+    metrics = {**METRICS, "baseline": {**METRICS["baseline"], "roc_curve": {"fpr": [0.0],
+                                                                            "tpr": [0.0]}}}  # fmt: skip
+    roc = logic.curve_points(metrics, "roc_curve", labels)
+    assert {p["curve"] for p in roc} == {"모델 (hgb)", "기준 모델 (recency)"}
+    assert {p["curve"] for p in logic.calibration_points(METRICS, labels)} == {"모델 (hgb)"}
+
+
+def test_a_quarantined_file_wrote_no_rows() -> None:
+    """Too many rejected rows: the manifest records the good rows, then the whole file is
+    quarantined. Nothing reached curated, so "rows written" must not count them."""
+    too_many_rejects = {
+        "source": {"key": "transactions/d.csv", "size": 500}, "dataset": "transactions",
+        "status": "quarantined", "reason": "12 of 100 rows rejected", "code": "too_many_rejects",
+        "rows": {"read": 100, "written": 88, "rejected": 12},
+        "bytes": {"in": 500, "out": 0}, "processed_at": "2026-11-29T10:00:00+00:00",
+    }  # fmt: skip
+    rows = logic.file_rows([*MANIFESTS, too_many_rejects])
+    assert rows[0].key == "transactions/d.csv"
+    assert (rows[0].rows_read, rows[0].rows_written, rows[0].rows_rejected) == (100, 0, 12)
+    totals = logic.health_totals(rows)
+    # 400 read, 398 written, 2 rejected in the curated files; 100 read, 12 rejected in d.csv
+    assert (totals.rows_read, totals.rows_written, totals.rows_rejected) == (500, 398, 14)
