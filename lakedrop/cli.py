@@ -398,11 +398,10 @@ def train(
 
 
 def _report_command(port: int, headless: bool) -> list[str]:
-    import frontend  # noqa: PLC0415 (only this command needs the report's location)
-
-    script = Path(frontend.__file__).parent / "app.py"
+    # `streamlit run frontend/app.py` with the pages' libraries imported before the server
+    # listens (frontend/serve.py): the first visitor does not wait for them
     return [
-        sys.executable, "-m", "streamlit", "run", str(script),
+        sys.executable, "-m", "frontend.serve",
         "--server.address", "127.0.0.1",
         "--server.port", str(port),
         "--server.headless", "true" if headless else "false",

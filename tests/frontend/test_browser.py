@@ -117,7 +117,8 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
 def report_url(
     browser: Any, pipeline_lake: LocalLake, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """``streamlit run frontend/app.py`` on the pipeline's lake, as ``lakedrop report`` runs it."""
+    """The report served on the pipeline's lake as ``lakedrop report`` serves it
+    (``python -m frontend.serve`` = ``streamlit run frontend/app.py``)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
@@ -129,7 +130,7 @@ def report_url(
     for name in ("LAKEDROP_ANALYTICS_URI", "LAKEDROP_CURATED_URI", "LAKEDROP_QUARANTINE_URI"):
         env.pop(name, None)
     command = [
-        sys.executable, "-m", "streamlit", "run", "frontend/app.py",
+        sys.executable, "-m", "frontend.serve",  # what `lakedrop report` runs
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--server.headless", "true", "--server.fileWatcherType", "none",
     ]  # fmt: skip

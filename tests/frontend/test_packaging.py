@@ -79,3 +79,22 @@ def test_dockerfile_runs_as_a_user_with_a_health_check_and_no_credentials() -> N
         if line.startswith("COPY "):
             source = line.split()[1]
             assert (REPO_ROOT / source).exists(), f"{line}: {source} is not in the repository"
+
+
+def test_the_build_context_is_only_what_the_image_copies() -> None:
+    """`.dockerignore` keeps the local lake (personal data in clear in landing and quarantine)
+    and the virtualenvs out of the context sent to the Docker daemon."""
+    rules = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert rules[0] == "*"  # everything out, then only what the Dockerfile copies back in
+    allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    copied = {
+        line.split()[1].rstrip("/")
+        for line in DOCKERFILE.read_text("utf-8").splitlines()
+        if line.startswith("COPY ")
+    }
+    assert all(any(c == a or c.startswith(a + "/") for a in allowed) for c in copied), copied
+    assert not any(a.startswith((".lakedrop", ".venv")) for a in allowed)

@@ -42,9 +42,8 @@ def test_report_runs_streamlit_on_the_local_lake(
     assert "http://127.0.0.1:8612/" in result.output
     (call,) = calls
     command = call["command"]
-    assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
-    assert Path(command[4]).parts[-2:] == ("frontend", "app.py")
-    options = dict(zip(command[5::2], command[6::2], strict=True))
+    assert command[:3] == [sys.executable, "-m", "frontend.serve"]  # streamlit run app.py
+    options = dict(zip(command[3::2], command[4::2], strict=True))
     assert options["--server.address"] == "127.0.0.1"
     assert options["--server.port"] == "8612"
     assert options["--server.headless"] == "true"
