@@ -197,7 +197,8 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "health.runs": {"ko": "단계별 최근 실행", "en": "Last runs of each step"},
     "col.file": {"ko": "파일", "en": "File"},
     "col.status": {"ko": "상태", "en": "Status"},
-    "col.reason": {"ko": "사유", "en": "Reason"},
+    "col.reason": {"ko": "사유 (수집 단계의 설명)", "en": "Reason (as the ingest wrote it)"},
+    "col.kind": {"ko": "유형", "en": "Kind"},
     "col.bytes_in": {"ko": "원본 크기", "en": "Size in"},
     "col.bytes_out": {"ko": "Parquet 크기", "en": "Size out"},
     "col.processed_at": {"ko": "처리 시각", "en": "Processed at"},
@@ -248,6 +249,25 @@ CHANNELS: Final[dict[str, dict[Lang, str]]] = {
     "other": {"ko": "기타", "en": "other"},
 }
 
+# Why a file was quarantined: the ingest manifest's ``code`` (the ingest's QUARANTINE_CODES),
+# shown beside its ``reason``, which the ingest writes in English with the details.
+QUARANTINE_KINDS: Final[dict[str, dict[Lang, str]]] = {
+    "no_dataset": {"ko": "데이터셋 폴더 밖에 올림", "en": "not in a dataset folder"},
+    "unknown_dataset": {"ko": "알 수 없는 데이터셋", "en": "unknown dataset"},
+    "empty": {"ko": "빈 파일", "en": "empty file"},
+    "no_header": {"ko": "헤더 없음", "en": "no header"},
+    "not_text": {"ko": "CSV가 아님", "en": "not a CSV file"},
+    "bad_gzip": {"ko": "손상된 gzip", "en": "broken gzip"},
+    "unknown_encoding": {"ko": "알 수 없는 인코딩", "en": "unknown encoding"},
+    "undecodable": {"ko": "문자 디코딩 실패", "en": "undecodable text"},
+    "missing_column": {"ko": "필수 열 누락", "en": "required column missing"},
+    "duplicate_column": {"ko": "중복된 열", "en": "duplicate column"},
+    "no_rows": {"ko": "데이터 행 없음", "en": "no data rows"},
+    "unparseable": {"ko": "CSV 해석 실패", "en": "unparseable CSV"},
+    "too_many_rejects": {"ko": "거부된 행이 너무 많음", "en": "too many rejected rows"},
+    "reconciliation": {"ko": "행 수 불일치", "en": "row counts do not reconcile"},
+}
+
 FEATURES: Final[dict[str, dict[Lang, str]]] = {
     "days_since_last_purchase": {"ko": "마지막 구매 후 경과일", "en": "days since last purchase"},
     "recency": {"ko": "첫 구매~마지막 구매 기간", "en": "recency"},
@@ -291,6 +311,11 @@ def band_label(band: str, lang: Lang) -> str:
 
 def segment_label(segment: str, lang: Lang) -> str:
     return _label(SEGMENTS, segment, lang)
+
+
+def quarantine_kind(code: str | None, lang: Lang) -> str:
+    """The kind of failure, in the reader's language; an unknown code as it is, none as a dash."""
+    return _label(QUARANTINE_KINDS, code, lang) if code else "–"
 
 
 def channel_label(channel: str, lang: Lang) -> str:

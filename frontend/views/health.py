@@ -52,6 +52,7 @@ else:
             pd.DataFrame(
                 {
                     t("col.file", lang): [f.key for f in quarantined],
+                    t("col.kind", lang): [i18n.quarantine_kind(f.code, lang) for f in quarantined],
                     t("col.reason", lang): [f.reason or "" for f in quarantined],
                     t("col.processed_at", lang): [
                         i18n.fmt_datetime(f.processed_at, lang) for f in quarantined

@@ -37,6 +37,18 @@ from ingest.storage import Storage
 from ingest.transform import TransformError, TransformResult, transform
 
 MANIFEST_VERSION = 1
+# Every ``code`` a quarantined object's manifest and ``.error.json`` can carry, beside the
+# plain-words ``reason`` (docs/lake.md). Readers may rely on the set: the report labels each
+# code in its reader's language. tests/functions/ingest/test_quarantine_codes.py checks that
+# every code raised in the ingest is listed here.
+QUARANTINE_CODES = frozenset(
+    {
+        "no_dataset", "unknown_dataset",  # where the file landed
+        "empty", "no_header", "not_text", "bad_gzip", "unknown_encoding", "undecodable",
+        "missing_column", "duplicate_column",  # the header
+        "no_rows", "unparseable", "too_many_rejects", "reconciliation",  # the rows
+    }
+)  # fmt: skip
 JSON = "application/json"
 Status = Literal["curated", "quarantined", "skipped"]
 

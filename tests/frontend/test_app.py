@@ -360,7 +360,10 @@ def test_pipeline_health_reconciles_with_the_manifests(
 
     quarantine_table = dataframe_values(at, 0)
     assert list(quarantine_table["File"]) == [BROKEN_KEY]
-    assert list(quarantine_table["Reason"]) == [quarantined[0]["reason"]]
+    assert list(quarantine_table["Reason (as the ingest wrote it)"]) == [quarantined[0]["reason"]]
+    # the broken file's header lacks the required columns: the ingest says so with its code
+    assert quarantined[0]["code"] == "missing_column"
+    assert list(quarantine_table["Kind"]) == ["required column missing"]
     files = dataframe_values(at, 1)
     assert sorted(files["File"]) == sorted(m["source"]["key"] for m in docs)
     # the quarantined file has no row counts: a dash, not a grid's "None"
@@ -492,3 +495,12 @@ def test_a_run_without_its_predictions_says_so(
             "The outputs of the current training run (lost-run) cannot be found"
         )
         assert not at.error
+
+
+def test_pipeline_health_names_the_quarantine_kind_in_korean(
+    report_app: AppFactory, report_lake: Path
+) -> None:
+    at = report_app("views/health.py", lang="ko")
+    quarantine_table = dataframe_values(at, 0)
+    assert list(quarantine_table["파일"]) == [BROKEN_KEY]
+    assert list(quarantine_table["유형"]) == ["필수 열 누락"]

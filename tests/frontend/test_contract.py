@@ -48,3 +48,13 @@ def test_the_pipeline_writes_what_the_report_reads(report_lake: Path) -> None:
         assert {"roc_auc", "pr_auc", "brier", "confusion_matrix", "roc_curve", "pr_curve",
                 "calibration"} <= set(metrics[which])  # fmt: skip
     assert {"created_at", "threshold", "permutation_importance", "data"} <= set(metrics)
+
+
+def test_every_quarantine_code_has_a_label_in_both_languages() -> None:
+    from frontend import i18n
+    from ingest.service import QUARANTINE_CODES
+
+    assert set(i18n.QUARANTINE_KINDS) == set(QUARANTINE_CODES)
+    for code in QUARANTINE_CODES:
+        ko, en = i18n.quarantine_kind(code, "ko"), i18n.quarantine_kind(code, "en")
+        assert ko != en != code, code
