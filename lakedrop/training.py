@@ -1,6 +1,6 @@
 """Training outputs in the analytics zone: their keys, the publish step, the local runner.
 
-Keys (docs/lake.md "Analytics zone", /work/handoff contract; defined here and nowhere else):
+Keys (docs/lake.md "Analytics zone"; defined here and nowhere else):
 
     models/<run_id>/model.joblib                 the scoring model (+ model.tar.gz from SageMaker)
     metrics/<run_id>.json                        evaluation, cutoffs, hyperparameters, …

@@ -1,5 +1,5 @@
 """What the pipeline lake's training run published is what the report's contract says
-(/work/handoff/analytics_contract.md, docs/lake.md "Analytics zone", docs/training.md)."""
+(docs/lake.md "Analytics zone", docs/training.md)."""
 
 from __future__ import annotations
 
