@@ -188,7 +188,10 @@ def launch(
     (a failed job raises :class:`training.TrainingError` with SageMaker's failure reason)."""
     from sagemaker.core.utils.exceptions import WaiterError  # noqa: PLC0415
 
-    run = run_id or training.new_run_id()
+    try:
+        run = training.check_hyperparameter_run_id(run_id) if run_id else training.new_run_id()
+    except ValueError as error:
+        raise training.TrainingError(str(error)) from error
     features = s3_features(boto_session.client("s3"), settings)
     trainer, channels = build_trainer(settings, features, run, boto_session)
     try:

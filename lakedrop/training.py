@@ -64,6 +64,20 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{moment.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
+def check_hyperparameter_run_id(run_id: str) -> str:
+    """A run id that survives SageMaker's script driver unchanged, which passes every
+    hyperparameter through ``json.loads`` and back: ``2026.10`` would reach train.py as
+    ``2026.1`` (and ``true`` as ``True``), and its outputs would not match the launched run."""
+    try:
+        json.loads(run_id)
+    except ValueError:
+        return features_layout.check_run_id(run_id)
+    raise ValueError(
+        f"run id {run_id!r} reads as a JSON value, which SageMaker would pass on changed: "
+        "add a letter (e.g. 'r2026.10')"
+    )
+
+
 class NoFeaturesError(LookupError):
     """The analytics zone has no published features snapshot to train on."""
 

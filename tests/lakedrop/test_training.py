@@ -178,3 +178,17 @@ def test_lakedrop_train_reports_a_failed_script(
     assert result.exit_code == 1
     assert "training failed" in result.output and "n_estimators must be >= 1" in result.output
     assert not (lake_with_features.analytics / "models").exists()
+
+
+@pytest.mark.parametrize("run_id", ["2026.10", "1e3", "true", "null", "20261128"])
+def test_a_run_id_that_reads_as_json_is_refused(run_id: str) -> None:
+    """SageMaker's script driver json-loads every hyperparameter: 2026.10 arrives as 2026.1,
+    true as True, 1e3 as 1000.0. A plain integer would survive, but is refused alike: one
+    simple rule a user can follow ("add a letter")."""
+    with pytest.raises(ValueError, match="reads as a JSON value"):
+        training.check_hyperparameter_run_id(run_id)
+
+
+def test_ordinary_run_ids_pass_unchanged() -> None:
+    for run_id in ("r2026.10", "20261128T031500Z-ab12cd", training.new_run_id()):
+        assert training.check_hyperparameter_run_id(run_id) == run_id
