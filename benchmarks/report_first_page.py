@@ -44,7 +44,8 @@ import numpy as np
 from churn_model import features as fx
 from churn_model import metrics as mx
 from churn_model import pipeline as px
-from lakedrop.training import FolderTarget, publish
+from ingest.storage import LocalStorage
+from lakedrop.training import publish
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
@@ -138,7 +139,7 @@ def _training_run(
     )
     model_dir, output_dir = work / run_id / "model", work / run_id / "output"
     _train_script().write_outputs(result, model_dir, output_dir)
-    publish(FolderTarget(analytics), run_id, model_dir, output_dir, created_at=created_at)
+    publish(LocalStorage(analytics), run_id, model_dir, output_dir, created_at=created_at)
 
 
 def build_lake(root: Path, customers: int, seed: int) -> Path:

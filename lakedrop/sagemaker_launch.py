@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
 
+from ingest.storage import open_storage
 from lakedrop import training
 
 if TYPE_CHECKING:
@@ -226,8 +227,8 @@ def publish_job(
             with tarfile.open(archive) as tar:
                 tar.extractall(target, filter="data")  # no absolute paths or links out
         (folder / "model.tar.gz").replace(model_dir / "model.tar.gz")
-        target_zone = training.S3Target(settings.bucket, settings.prefix, s3)
-        return training.publish(target_zone, run_id, model_dir, output_dir)
+        zone = open_storage(settings.analytics_uri, s3)
+        return training.publish(zone, run_id, model_dir, output_dir)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -27,13 +27,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final
 
 from glue_jobs.features import layout as features_layout
+from ingest.storage import LocalStorage, Storage
 from lakedrop.config import LocalLake
-
-if TYPE_CHECKING:
-    from types_boto3_s3 import S3Client
 
 # the training source folder: SageMaker's source_dir, and what `lakedrop train` runs
 TRAINING_DIR: Final = Path(__file__).resolve().parent.parent / "training"
@@ -43,6 +41,7 @@ METRICS_FILE: Final = "metrics.json"
 PREDICTIONS_FILE: Final = "predictions.parquet"
 SUMMARY_FILE: Final = "summary.json"
 LATEST_KEY: Final = "models/_LATEST.json"
+JSON: Final = "application/json"
 CHANNELS: Final[tuple[features_layout.Kind, ...]] = ("train", "score")
 
 
@@ -158,70 +157,17 @@ def cli_args(hps: Mapping[str, str]) -> list[str]:
 # publish: model and output folders → analytics keys, pointer last
 
 
-class Target(Protocol):
-    """Where the analytics zone is: a folder or an S3 prefix."""
-
-    @property
-    def uri(self) -> str: ...
-
-    def put_file(self, key: str, source: Path) -> None: ...
-
-    def put_json(self, key: str, value: Any) -> None: ...
-
-
 def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n").encode()
 
 
-@dataclass(frozen=True)
-class FolderTarget:
-    root: Path
-
-    @property
-    def uri(self) -> str:
-        return str(self.root)
-
-    def _write(self, key: str, fill: Any) -> None:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-        try:
-            fill(partial)
-            partial.replace(target)  # atomic: readers see the old file or the new one
-        finally:
-            partial.unlink(missing_ok=True)
-
-    def put_file(self, key: str, source: Path) -> None:
-        self._write(key, lambda path: shutil.copyfile(source, path))
-
-    def put_json(self, key: str, value: Any) -> None:
-        self._write(key, lambda path: path.write_bytes(_json_bytes(value)))
-
-
-@dataclass(frozen=True)
-class S3Target:
-    bucket: str
-    prefix: str  # "" or "some/prefix/"
-    client: S3Client
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-
-    def put_file(self, key: str, source: Path) -> None:
-        self.client.upload_file(str(source), self.bucket, f"{self.prefix}{key}")
-
-    def put_json(self, key: str, value: Any) -> None:
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=f"{self.prefix}{key}",
-            Body=_json_bytes(value),
-            ContentType="application/json",
-        )
-
-
 def publish(
-    target: Target, run_id: str, model_dir: Path, output_dir: Path, *, created_at: str | None = None
+    target: Storage,
+    run_id: str,
+    model_dir: Path,
+    output_dir: Path,
+    *,
+    created_at: str | None = None,
 ) -> dict[str, Any]:
     """Copy one training run's outputs to the contract's keys; the pointer moves last.
 
@@ -236,11 +182,11 @@ def publish(
     if metrics.get("run_id") != run_id:
         raise TrainingError(f"{metrics_path} is of run {metrics.get('run_id')!r}, not {run_id!r}")
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        target.put_file(model_prefix(run_id) + path.relative_to(model_dir).as_posix(), path)
+        target.upload(path, model_prefix(run_id) + path.relative_to(model_dir).as_posix())
     predictions = predictions_prefix(run_id)
-    target.put_file(predictions + PREDICTIONS_FILE, output_dir / PREDICTIONS_FILE)
-    target.put_file(predictions + SUMMARY_FILE, output_dir / SUMMARY_FILE)
-    target.put_file(metrics_key(run_id), metrics_path)
+    target.upload(output_dir / PREDICTIONS_FILE, predictions + PREDICTIONS_FILE)
+    target.upload(output_dir / SUMMARY_FILE, predictions + SUMMARY_FILE, JSON)
+    target.upload(metrics_path, metrics_key(run_id), JSON)
     pointer = {
         "run_id": run_id,
         "metrics": metrics_key(run_id),
@@ -250,7 +196,7 @@ def publish(
         "score_cutoff": (metrics.get("cutoffs") or {}).get("score"),
         "features": metrics.get("features"),
     }
-    target.put_json(LATEST_KEY, pointer)
+    target.put_bytes(LATEST_KEY, _json_bytes(pointer), JSON)  # atomic locally, as an S3 PUT
     return pointer
 
 
@@ -317,7 +263,7 @@ def run_local(
         if done.returncode != 0:
             lines = [line for line in done.stderr.splitlines() if line.strip()]
             raise TrainingError(lines[-1] if lines else f"train.py exited with {done.returncode}")
-        pointer = publish(FolderTarget(lake.analytics), run, model_dir, output_dir)
+        pointer = publish(LocalStorage(lake.analytics), run, model_dir, output_dir)
         metrics = json.loads((output_dir / METRICS_FILE).read_text(encoding="utf-8"))
         summary = json.loads((output_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,20 +27,28 @@ FEATURES_RUN_ID = "pipeline-features"
 TRAINING_RUN_ID = "pipeline-training"
 
 
+def land_and_ingest(lake: LocalLake, source: Path, key: str) -> dict[str, Any]:
+    """Put ``source`` into the lake's landing zone as ``key`` and run the ingest Lambda's
+    handler on it, as ``lakedrop drop`` does; returns the handler's result for the object.
+
+    The handler reads its settings from the environment: they are set for this call only.
+    """
+    from lakedrop.local import drop, put_in_landing
+
+    put_in_landing(lake, source, key)
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in lake.ingest_environment().items():
+            mp.setenv(name, value)
+        return drop(lake, key)
+
+
 def _ingest(lake: LocalLake, rows: int, seed: int) -> None:
     from lakedrop.generate import GenerateSpec, generate
-    from lakedrop.local import drop, put_in_landing
 
     source = lake.root / "source" / f"transactions-{rows}-{seed}.csv"
     source.parent.mkdir(parents=True, exist_ok=True)
     generate(source, GenerateSpec(rows=rows, seed=seed))
-    key = f"transactions/{source.name}"
-    put_in_landing(lake, source, key)
-    # the handler reads its settings from the environment: set for this call only
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in lake.ingest_environment().items():
-            mp.setenv(name, value)
-        result = drop(lake, key)
+    result = land_and_ingest(lake, source, f"transactions/{source.name}")
     if result["status"] != "curated":
         raise RuntimeError(f"ingest of the generated file failed: {result}")
 

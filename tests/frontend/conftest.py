@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import frontend
 from lakedrop.config import LocalLake
+from tests.pipeline import land_and_ingest
 
 APP = Path(frontend.__file__).parent / "app.py"
 SECOND_RUN_ID = "report-tests-second"
@@ -27,16 +28,10 @@ APP_TIMEOUT_S = 20
 
 
 def _quarantine_broken_file(lake: LocalLake) -> None:
-    from lakedrop.local import drop, put_in_landing
-
     broken = lake.root / "source" / "broken-export.csv"
     broken.parent.mkdir(parents=True, exist_ok=True)
     broken.write_text("this is,not the header\nof a transactions file,at all\n", "utf-8")
-    put_in_landing(lake, broken, BROKEN_KEY)
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in lake.ingest_environment().items():
-            mp.setenv(name, value)
-        result = drop(lake, BROKEN_KEY)
+    result = land_and_ingest(lake, broken, BROKEN_KEY)
     assert result["status"] == "quarantined", result
 
 

@@ -132,18 +132,13 @@ def ingest_generated(root: Path, rows: int, seed: int) -> Path:
     """
     from lakedrop.config import LocalLake
     from lakedrop.generate import GenerateSpec, generate
-    from lakedrop.local import drop, put_in_landing
+    from tests.pipeline import land_and_ingest
 
     lake = LocalLake(root.resolve())
     csv = root / "source" / f"generated-{rows}-{seed}.csv"
     csv.parent.mkdir(parents=True)
     generate(csv, GenerateSpec(rows=rows, seed=seed))
-    key = f"transactions/{csv.name}"
-    put_in_landing(lake, csv, key)
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in lake.ingest_environment().items():
-            mp.setenv(name, value)
-        result = drop(lake, key)
+    result = land_and_ingest(lake, csv, f"transactions/{csv.name}")
     assert result["status"] == "curated", result
     assert result["rows"]["written"] == rows, result["rows"]
     return lake.root

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from ingest.storage import LocalStorage, open_storage
 from lakedrop import training
 from lakedrop.cli import app
 from lakedrop.config import LocalLake
@@ -50,7 +51,7 @@ def _outputs(tmp_path: Path, run_id: str = "r1") -> tuple[Path, Path]:
 def test_publish_to_a_folder(tmp_path: Path) -> None:
     model_dir, output_dir = _outputs(tmp_path)
     root = tmp_path / "analytics"
-    pointer = training.publish(training.FolderTarget(root), "r1", model_dir, output_dir)
+    pointer = training.publish(LocalStorage(root), "r1", model_dir, output_dir)
     assert pointer == {
         "run_id": "r1",
         "metrics": "metrics/r1.json",
@@ -74,7 +75,7 @@ def test_publish_to_a_folder(tmp_path: Path) -> None:
 
 def test_publish_refuses_unfinished_or_foreign_outputs(tmp_path: Path) -> None:
     model_dir, output_dir = _outputs(tmp_path, run_id="other")
-    target = training.FolderTarget(tmp_path / "analytics")
+    target = LocalStorage(tmp_path / "analytics")
     with pytest.raises(training.TrainingError, match="of run 'other', not 'r1'"):
         training.publish(target, "r1", model_dir, output_dir)
     (output_dir / "metrics.json").unlink()
@@ -90,7 +91,7 @@ def test_publish_to_s3(aws_env: str, tmp_path: Path) -> None:
         s3.create_bucket(
             Bucket="analytics", CreateBucketConfiguration={"LocationConstraint": aws_env}
         )
-        target = training.S3Target("analytics", "lake/", s3)
+        target = open_storage("s3://analytics/lake", s3)
         training.publish(target, "r1", model_dir, output_dir)
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="analytics")["Contents"])
         latest = json.loads(
