@@ -14,6 +14,20 @@ b. ``ingest``: what the ingest Lambda does with the file at the transform level:
 c. ``ingest-half``: the same on a file with half the rows, to show memory does not grow with
    the file (``--no-half`` skips it).
 
+With ``--floor`` it also measures, on the same file, the parts any ingest design is made of, to
+show the lowest time the target's own constraints allow (docs/performance.md, "The floor"):
+
+d. ``floor-join``: plain's statement with the four PII columns replaced by their pseudonyms,
+   joined from a table of HMACs prepared before the clock starts (free hashing), written as
+   zstd Parquet like the ingest (snappy would make the file 2x plain's): no typing rules, no
+   rejects, no partitions, no fixed row order;
+e. ``floor-distinct``: the distinct PII tuples read from the CSV, the extra read a design
+   that hashes before it writes needs;
+f. ``floor-store``: the rows kept in DuckDB at the memory limit, what a one-pass design needs
+   instead (the pseudonyms are only known once every row has been seen).
+
+The floor is ``floor-join`` plus the cheaper of ``floor-distinct`` and ``floor-store``.
+
 Time is measured inside the child around the work only (not interpreter start-up); peak RSS
 and CPU time come from ``os.wait4`` for that child. With ``--repeat`` every engine runs that
 many times, interleaved, and the best time counts (the machine may be shared: the load
@@ -41,10 +55,10 @@ from typing import Any
 import duckdb
 
 from ingest.contracts import ContractRegistry, map_header
-from ingest.pseudonymise import HmacKey
+from ingest.pseudonymise import PADS_TABLE, PSEUDONYM_HEX_CHARS, HmacKey, hmac_sql
 from ingest.settings import Settings
 from ingest.sniff import sniff
-from ingest.transform import transform
+from ingest.transform import DICTIONARY_LIMIT, transform
 from lakedrop.generate import GenerateSpec, generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +134,48 @@ def _child_ingest(csv: Path, out: Path, memory_limit: str, threads: int | None) 
     }
 
 
+FLOOR_ENGINES = ("floor-join", "floor-distinct", "floor-store")
+PII_COLUMNS = ("customer_id", "customer_name", "email", "phone")
+
+
+def _child_floor(engine: str, csv: Path, out: Path, memory_limit: str) -> dict[str, Any]:
+    """One part of the floor (module docstring, d-f); only the part itself is timed."""
+    target = out / f"{engine}.parquet"
+    config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(out / "spill")}
+    if engine == "floor-store":
+        config["memory_limit"] = memory_limit
+    with duckdb.connect(config=config) as con:
+        source = f"read_csv('{csv}')"
+        pii = ", ".join(PII_COLUMNS)
+        if engine == "floor-join":
+            ipad, opad = HmacKey(KEY).pads()
+            pads = f"CREATE TABLE {PADS_TABLE} AS SELECT $1::BLOB AS ipad, $2::BLOB AS opad"
+            con.execute(pads, [ipad, opad])
+            hashed = ", ".join(
+                f"{hmac_sql(f'{c}::VARCHAR')}[:{PSEUDONYM_HEX_CHARS}] AS {c}" for c in PII_COLUMNS
+            )
+            con.execute(
+                f"CREATE TABLE p AS SELECT hash({pii}) AS k, {hashed} "
+                f"FROM (SELECT DISTINCT {pii} FROM {source}) CROSS JOIN {PADS_TABLE} AS k"
+            )
+        started = time.perf_counter()
+        if engine == "floor-join":
+            replaced = ", ".join(f"p.{c} AS {c}" for c in PII_COLUMNS)
+            con.execute(
+                f"COPY (SELECT r.* REPLACE ({replaced}) FROM {source} AS r "
+                f"JOIN p ON hash({', '.join('r.' + c for c in PII_COLUMNS)}) = p.k) "
+                f"TO '{target}' (FORMAT parquet, COMPRESSION zstd, "
+                f"DICTIONARY_SIZE_LIMIT {DICTIONARY_LIMIT})"
+            )
+        elif engine == "floor-distinct":
+            con.execute(f"CREATE TABLE t AS SELECT DISTINCT {pii} FROM {source}")
+        else:
+            con.execute(f"CREATE TABLE t AS SELECT * FROM {source}")
+        seconds = time.perf_counter() - started
+    files = {target.name: _digest(target)} if target.exists() else {}
+    return {"seconds": seconds, "files": files}
+
+
 def _digest(path: Path) -> dict[str, Any]:
     sha = hashlib.sha256()
     with path.open("rb") as handle:
@@ -187,7 +243,7 @@ def _report(
     if same is not None:
         checks["byte-identical reruns"] = _verdict(same)
 
-    header = f"{'engine':<12} {'rows':>11} {'time s':>8} {'x plain':>8} {'cpu s':>7} "
+    header = f"{'engine':<14} {'rows':>11} {'time s':>8} {'x plain':>8} {'cpu s':>7} "
     header += f"{'RSS MiB':>8} {'out MB':>8} {'x plain':>8}  runs (s)"
     print()
     print(header)
@@ -196,14 +252,17 @@ def _report(
         rows = r.get("rows", {}).get("read", args.rows)
         same_file = name != "ingest-half"  # ratios only make sense against the same file
         x_time = f"{r['seconds'] / plain['seconds']:>8.2f}" if same_file else f"{'-':>8}"
-        x_size = f"{r['output_bytes'] / plain['output_bytes']:>8.2f}" if same_file else f"{'-':>8}"
+        x_size = f"{r['output_bytes'] / plain['output_bytes']:>8.2f}"
+        if not (same_file and r["output_bytes"]):
+            x_size = f"{'-':>8}"
         print(
-            f"{name:<12} {rows:>11,} {r['seconds']:>8.2f} {x_time} {r['cpu_seconds']:>7.1f} "
+            f"{name:<14} {rows:>11,} {r['seconds']:>8.2f} {x_time} {r['cpu_seconds']:>7.1f} "
             f"{r['peak_rss_bytes'] / 2**20:>8.0f} {r['output_bytes'] / 1e6:>8.1f} {x_size}  "
             f"{r['seconds_all']}"
         )
     if "steps" in ingest:
         print(f"\ningest steps (best run, s): {ingest['steps']}")
+    floor = _floor(results, plain["seconds"])
     print()
     for check, verdict in checks.items():
         print(f"  {verdict}  {check}")
@@ -227,11 +286,26 @@ def _report(
             "rss_growth_slack_bytes": RSS_GROWTH_SLACK,
         },
         "ratios": {"time": time_ratio, "size": size_ratio, "rss_full_over_half": growth},
+        "floor": floor,
         "checks": checks,
         "results": {
             name: {k: v for k, v in r.items() if k != "files"} for name, r in results.items()
         },
     }
+
+
+def _floor(results: dict[str, dict[str, Any]], plain_seconds: float) -> dict[str, float] | None:
+    """The lowest time the parts allow (module docstring, d-f), printed against the target."""
+    if not all(engine in results for engine in FLOOR_ENGINES):
+        return None
+    join, distinct, store = (results[engine]["seconds"] for engine in FLOOR_ENGINES)
+    seconds = join + min(distinct, store)
+    print(
+        f"\nfloor: floor-join {join:.2f} s + the cheaper of floor-distinct {distinct:.2f} s and "
+        f"floor-store {store:.2f} s = {seconds:.2f} s = {seconds / plain_seconds:.2f}x plain "
+        f"(target {TIME_RATIO_MAX}x = {TIME_RATIO_MAX * plain_seconds:.2f} s)"
+    )
+    return {"seconds": seconds, "ratio": seconds / plain_seconds}
 
 
 def _duckdb_version() -> str:
@@ -263,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=threads_default)
     parser.add_argument("--no-half", action="store_true", help="skip the half-size run")
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure the parts of the floor (see above)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -271,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:  # inside the subprocess: do the work, print one JSON line
         if args.child == "plain":
             result = _child_plain(args.csv, args.out)
+        elif args.child in FLOOR_ENGINES:
+            result = _child_floor(args.child, args.csv, args.out, args.memory_limit)
         else:
             result = _child_ingest(args.csv, args.out, args.memory_limit, args.threads)
         print(json.dumps(result))
@@ -280,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     files = {"plain": args.rows, "ingest": args.rows}
     if not args.no_half:
         files["ingest-half"] = args.rows // 2
+    if args.floor:
+        files.update(dict.fromkeys(FLOOR_ENGINES, args.rows))
     csvs = {engine: args.data_dir / f"transactions-{rows}.csv" for engine, rows in files.items()}
     for rows in sorted(set(files.values()), reverse=True):  # plain and ingest share one file
         csv = args.data_dir / f"transactions-{rows}.csv"
@@ -295,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         same = all(
             run["files"] == runs[engine][0]["files"]
             for engine in files
-            if engine != "plain"
+            if engine.startswith("ingest")
             for run in runs[engine][1:]
         )
     report = _report(args, {engine: _best(r) for engine, r in runs.items()}, same)
