@@ -79,7 +79,9 @@ def generate_command(
         bool, typer.Option(help="Korean column names (Excel export)")
     ] = False,
     gzip: Annotated[bool, typer.Option(help="gzip the file")] = False,
-    messy: Annotated[bool, typer.Option(help="spaces, blanks, thousands separators")] = False,
+    messy: Annotated[
+        bool, typer.Option(help="spaces, blanks, thousands separators, other time formats")
+    ] = False,
 ) -> None:
     """Write a realistic transactions CSV (deterministic for a seed)."""
     if encoding not in ENCODINGS:

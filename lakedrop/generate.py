@@ -713,11 +713,28 @@ def _quote_where_needed(values: pa.Array) -> pa.Array:
     return pc.if_else(needs, quoted, values)
 
 
+def _twelve_hour(standard: pa.Array) -> pa.Array:
+    """``2025-06-01 13:05:00`` as Korean Excel writes it: ``2025-06-01 오후 1:05:00``."""
+    hour = pc.cast(pc.utf8_slice_codeunits(standard, 11, 13), pa.int8())
+    afternoon = pc.greater_equal(hour, 12)
+    meridiem = pc.if_else(afternoon, "오후", "오전")
+    twelve = pc.subtract(hour, pc.if_else(afternoon, pa.scalar(12, pa.int8()), 0))
+    twelve = pc.if_else(pc.equal(twelve, 0), pa.scalar(12, pa.int8()), twelve)
+    return pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(standard, 0, 10),
+        meridiem,
+        pc.binary_join_element_wise(
+            pc.cast(twelve, pa.string()), pc.utf8_slice_codeunits(standard, 14, 19), ":"
+        ),
+        " ",
+    )
+
+
 def _messy_timestamps(standard: pa.Array, n: int, rng: np.random.Generator) -> pa.Array:
     slashed = pc.replace_substring(pc.utf8_slice_codeunits(standard, 0, 16), "-", "/")
     iso = pc.binary_join_element_wise(pc.replace_substring(standard, " ", "T"), "+09:00", "")
-    variant = pa.array(_choice(rng, np.array([0.92, 0.05, 0.03]), n).astype(np.int8))
-    return pc.choose(variant, standard, slashed, iso)
+    variant = pa.array(_choice(rng, np.array([0.90, 0.05, 0.03, 0.02]), n).astype(np.int8))
+    return pc.choose(variant, standard, slashed, iso, _twelve_hour(standard))
 
 
 def _thousands(amount: IntArray) -> pa.Array:
@@ -781,7 +798,8 @@ def _format_rows(
 
 
 def _dirty(columns: list[pa.Array], amount: IntArray, rng: np.random.Generator) -> list[pa.Array]:
-    """Messy mode: spaces, blanks, thousands separators and other timestamp formats."""
+    """Messy mode: spaces, blanks, thousands separators and other timestamp formats
+    (``2025/06/01 13:05``, ISO with an offset, 12-hour ``2025-06-01 오후 1:05:00``)."""
     n = len(amount)
     out = list(columns)
     for index in (1, 2, 3, 8, 9, 10):  # customer_id, name, email, category, channel, country

@@ -71,6 +71,13 @@ class Column(_Strict):
             "%Y/%m/%d %H:%M",
             "%Y.%m.%d %H:%M:%S",
             "%Y.%m.%d %H:%M",
+            # 12-hour clocks as Korean Excel (yyyy-mm-dd 오후 h:mm:ss) and Google Sheets
+            # (2025. 6. 1 오후 1:05:00) write them; 오전/오후 are read as AM/PM
+            "%Y-%m-%d %p %I:%M:%S",
+            "%Y-%m-%d %p %I:%M",
+            "%Y. %m. %d %p %I:%M:%S",
+            "%Y. %m. %d. %p %I:%M:%S",
+            "%Y-%m-%d %I:%M:%S %p",
             "%Y-%m-%d",
         ),
         description="strptime formats tried for naive timestamps/dates, in order",

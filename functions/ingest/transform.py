@@ -179,9 +179,11 @@ def _typed_sql(column: Column, raw: str) -> str:
         case "timestamp":
             formats = "[" + ", ".join(_lit(f) for f in column.formats) + "]"
             # TRY_CAST reads ISO forms with an offset; naive ones are in the session time
-            # zone, which is set to the contract's.
+            # zone, which is set to the contract's. strptime's %p knows AM/PM only.
+            meridiem = f"replace(replace({v}, '오전', 'AM'), '오후', 'PM')"
             return (
-                f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), TRY_STRPTIME({v}, {formats})::TIMESTAMPTZ)"
+                f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), "
+                f"TRY_STRPTIME({meridiem}, {formats})::TIMESTAMPTZ)"
             )
         case "date":
             formats = "[" + ", ".join(_lit(f) for f in column.formats) + "]"

@@ -72,6 +72,11 @@ def write(tmp_path: Path, spec: GenerateSpec, name: str = "out.csv") -> bytes:
 def parse_time(text: str) -> dt.datetime:
     """Every timestamp variant the generator writes, as naive local time."""
     text = text.strip().removesuffix("+09:00").replace("T", " ").replace("/", "-")
+    twelve = re.fullmatch(r"(\S+) (오전|오후) (\d{1,2}):(\d\d):(\d\d)", text)
+    if twelve:  # 12-hour clock: 오전 12:xx is just after midnight, 오후 12:xx just after noon
+        day, meridiem, hour, minute, second = twelve.groups()
+        hour24 = int(hour) % 12 + (12 if meridiem == "오후" else 0)
+        text = f"{day} {hour24:02d}:{minute}:{second}"
     return dt.datetime.fromisoformat(text)
 
 
@@ -285,6 +290,8 @@ def test_messy_file_is_valid_csv_with_realistic_dirt(
     times = [r[5] for r in rows]
     assert any(re.fullmatch(r"\d{4}/\d\d/\d\d \d\d:\d\d", t) for t in times)
     assert any(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00", t) for t in times)
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\d 오후 \d{1,2}:\d\d:\d\d", t) for t in times)
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\d 오전 \d{1,2}:\d\d:\d\d", t) for t in times)
 
 
 def _activity(

@@ -61,9 +61,13 @@ EXPECTED = {
 }  # fmt: skip
 
 
-def run(tmp_path: Path, text: str, key: HmacKey, name: str = "in.csv") -> TransformResult:
+def run(
+    tmp_path: Path, text: str, key: HmacKey, name: str = "in.csv", timezone: str | None = None
+) -> TransformResult:
     contract = ContractRegistry().get("transactions")
     assert contract is not None
+    if timezone is not None:
+        contract = contract.model_copy(update={"timezone": timezone})
     source = tmp_path / name
     source.write_text(text, encoding="utf-8")
     fmt = sniff(source)
@@ -181,3 +185,67 @@ def test_other_delimiters(tmp_path: Path, key: HmacKey, delimiter: str) -> None:
     result = run(tmp_path, text, key)
     assert result.rows_written == 1
     assert read_rows(result)["T1"]["amount"] == Decimal("12500.00")
+
+
+def _row(tid: str, event_time: str) -> str:
+    return f"{tid},C1,김민수,kim@naver.com,010-1234-5678,{event_time},100,1,식품,online,KR,N\n"
+
+
+def test_twelve_hour_times_as_korean_spreadsheets_write_them(tmp_path: Path, key: HmacKey) -> None:
+    """오전/오후 (AM/PM) from Korean Excel and Google Sheets exports; worked out for UTC+9."""
+    good = {
+        "K1": ("2025-06-01 오후 1:05:00", _utc(2025, 6, 1, 4, 5), "2025-06"),
+        "K2": ("2025. 7. 1 오전 12:30:00", _utc(2025, 6, 30, 15, 30), "2025-07"),  # 00:30 local
+        "K3": ("2025-06-01 오후 12:05", _utc(2025, 6, 1, 3, 5), "2025-06"),  # 12:05 PM is noon
+        "K4": ("2025. 6. 2. 오전 9:00:00", _utc(2025, 6, 2, 0, 0), "2025-06"),
+        "K5": ("2025-06-03 1:05:00 PM", _utc(2025, 6, 3, 4, 5), "2025-06"),
+    }
+    bad = {"K6": "2025-06-01 오후 13:05:00", "K7": "2025-06-01 오전 0:05:00"}
+    rows = [_row(tid, text) for tid, (text, _, _) in good.items()]
+    rows += [_row(tid, text) for tid, text in bad.items()]
+    result = run(tmp_path, HEADER + "".join(rows), key)
+    assert (result.rows_written, result.rows_rejected) == (5, 2)
+    assert result.reject_reasons == {"event_time: not a valid timestamp": 2}
+    got = read_rows(result)
+    assert {tid: (r["event_time"], r["month"]) for tid, r in got.items()} == {
+        tid: (instant, month) for tid, (_, instant, month) in good.items()
+    }
+
+
+# Local wall times around clock changes, worked out from each zone's rules: a time skipped by
+# a change is read with the offset before it (i.e. moved forward by the gap), a time that
+# occurs twice is read as the later one (standard time), and the partition is the local month
+# of the instant so read.
+CLOCK_CHANGES = {
+    "Europe/Paris": {  # 2025-03-30 02:00 CET -> 03:00 CEST; 2025-10-26 03:00 CEST -> 02:00 CET
+        "2025-03-30 01:59:59": (_utc(2025, 3, 30, 0, 59, 59), "2025-03"),
+        "2025-03-30 02:30:00": (_utc(2025, 3, 30, 1, 30), "2025-03"),  # skipped: 03:30 CEST
+        "2025-03-30 03:00:00": (_utc(2025, 3, 30, 1, 0), "2025-03"),
+        "2025-10-26 02:30:00": (_utc(2025, 10, 26, 1, 30), "2025-10"),  # twice: the CET one
+        "2025-10-26 03:00:00": (_utc(2025, 10, 26, 2, 0), "2025-10"),
+        "2025-03-31 23:30:00": (_utc(2025, 3, 31, 21, 30), "2025-03"),
+        "2025-03-30T02:30:00+02:00": (_utc(2025, 3, 30, 0, 30), "2025-03"),  # explicit offset
+    },
+    "Pacific/Kiritimati": {  # UTC-10 to UTC+14: 1994-12-31 never happened there
+        "1994-12-30 23:59:00": (_utc(1994, 12, 31, 9, 59), "1994-12"),
+        "1994-12-31 12:00:00": (_utc(1994, 12, 31, 22, 0), "1995-01"),  # skipped: next month
+        "1995-01-01 00:30:00": (_utc(1994, 12, 31, 10, 30), "1995-01"),
+    },
+    "America/Santiago": {  # -03 -> -04 at 2025-04-06 00:00; -04 -> -03 at 2025-09-07 00:00
+        "2025-04-05 23:30:00": (_utc(2025, 4, 6, 3, 30), "2025-04"),  # twice: the -04 one
+        "2025-09-06 23:59:00": (_utc(2025, 9, 7, 3, 59), "2025-09"),
+        "2025-09-07 00:30:00": (_utc(2025, 9, 7, 4, 30), "2025-09"),  # skipped: 01:30 -03
+    },
+}
+
+
+@pytest.mark.parametrize("zone", sorted(CLOCK_CHANGES))
+def test_local_times_around_clock_changes(tmp_path: Path, key: HmacKey, zone: str) -> None:
+    cases = CLOCK_CHANGES[zone]
+    rows = [_row(f"Z{i}", text) for i, text in enumerate(cases)]
+    result = run(tmp_path, HEADER + "".join(rows), key, timezone=zone)
+    assert result.rows_written == len(cases)
+    got = read_rows(result)
+    assert {
+        text: (got[f"Z{i}"]["event_time"], got[f"Z{i}"]["month"]) for i, text in enumerate(cases)
+    } == cases
