@@ -32,7 +32,13 @@ from typing import Any, Literal
 from ingest import layout
 from ingest.contracts import ContractRegistry, DatasetContract, HeaderMapping, map_header
 from ingest.pseudonymise import PSEUDONYM_HEX_CHARS, HmacKey
-from ingest.sniff import SourceFormat, UnreadableFile, sniff, transcode_to_utf8
+from ingest.sniff import (
+    MAX_TITLE_LINES,
+    SourceFormat,
+    UnreadableFile,
+    sniff,
+    transcode_to_utf8,
+)
 from ingest.storage import Storage
 from ingest.transform import TransformError, TransformResult, transform
 
@@ -114,6 +120,11 @@ def _describe_headers(contract: DatasetContract, names: tuple[str, ...]) -> str:
     return "; ".join(accepted)
 
 
+def _names_required(contract: DatasetContract, fields: tuple[str, ...]) -> bool:
+    """The line names every required column of the contract (it can be the header)."""
+    return not map_header(contract, list(fields)).missing_required
+
+
 def _check_header(contract: DatasetContract, mapping: HeaderMapping) -> None:
     if mapping.missing_required:
         matched = [c.name for c in mapping.columns if c is not None]
@@ -123,7 +134,8 @@ def _check_header(contract: DatasetContract, mapping: HeaderMapping) -> None:
             f"{_describe_headers(contract, mapping.missing_required)}. "
             f"The first line has {len(mapping.columns)} field(s); recognised: "
             f"{', '.join(matched) or 'none'}; {unmatched} not in the contract "
-            "(is the header line missing?)",
+            f"(is the header line missing? It is looked for in the first {MAX_TITLE_LINES + 1} "
+            "lines, below a title if there is one)",
             "missing_column",
         )
     if mapping.duplicates:
@@ -189,11 +201,12 @@ def ingest_object(
             contract = _contract_for(dataset, contracts)
             manifest["contract_sha256"] = _contract_digest(contract)
             step("sniff")
-            fmt = sniff(source)
+            fmt = sniff(source, is_header=lambda fields: _names_required(contract, fields))
             manifest["format"] = {
                 "encoding": fmt.encoding,
                 "compression": fmt.compression,
                 "delimiter": fmt.delimiter,
+                "header_line": fmt.skip + 1,
             }
             mapping = map_header(contract, list(fmt.header))
             # header names are recorded only once the header is known to be one: a file

@@ -11,6 +11,7 @@ import codecs
 import csv
 import gzip
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,9 @@ MAGIC = {
     b"\xff\xd8\xff": "a JPEG image",
     b"PAR1": "a Parquet file",
 }
+# Spreadsheet exports often start with a title (and a blank line) above the table: the header
+# is looked for in this many lines after the first.
+MAX_TITLE_LINES = 10
 
 
 class UnreadableFile(ValueError):
@@ -45,6 +49,7 @@ class SourceFormat:
     encoding: str  # Python codec name as detected: utf-8, utf-8-sig, cp949, utf-16, ...
     delimiter: str
     header: tuple[str, ...]
+    skip: int = 0  # lines above the header (a title, blank lines), left out of the parse
 
     @property
     def duckdb_readable(self) -> bool:
@@ -110,8 +115,20 @@ def _delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def sniff(path: Path) -> SourceFormat:
-    """Compression, encoding, delimiter and header of a landed file, from a sample."""
+def _fields(line: str) -> tuple[str, tuple[str, ...]]:
+    """A line's delimiter and its fields, stripped."""
+    delimiter = _delimiter(line)
+    fields = next(csv.reader([line], delimiter=delimiter), [])
+    return delimiter, tuple(f.strip() for f in fields)
+
+
+def sniff(path: Path, is_header: Callable[[tuple[str, ...]], bool] | None = None) -> SourceFormat:
+    """Compression, encoding, delimiter and header of a landed file, from a sample.
+
+    The header is the first line, unless ``is_header`` (the dataset's test, e.g. "names every
+    required column") rejects it and accepts one of the next MAX_TITLE_LINES lines: then the
+    lines above it (a spreadsheet's title, blank lines) are skipped.
+    """
     sample, compression = _read_sample(path)
     if not sample.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise UnreadableFile("the file is empty", "empty")
@@ -119,12 +136,19 @@ def sniff(path: Path) -> SourceFormat:
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
     text = text.lstrip("\ufeff")
     first_line = text.splitlines()[0] if text else ""
-    delimiter = _delimiter(first_line)
-    header = next(csv.reader([first_line], delimiter=delimiter), [])
-    header = [h.strip() for h in header]
+    delimiter, header = _fields(first_line)
+    skip = 0
+    if is_header is not None and not is_header(header):
+        # lines as DuckDB's `skip` counts them (a sample may end inside the last one)
+        lines = [line.removesuffix("\r") for line in text.split("\n")[:-1]]
+        for number, line in enumerate(lines[1 : MAX_TITLE_LINES + 1], start=1):
+            found_delimiter, fields = _fields(line)
+            if any(fields) and is_header(fields):
+                delimiter, header, skip = found_delimiter, fields, number
+                break
     if not any(header):
         raise UnreadableFile("the first line is blank: a CSV must start with a header", "no_header")
-    return SourceFormat(compression, encoding, delimiter, tuple(header))
+    return SourceFormat(compression, encoding, delimiter, header, skip)
 
 
 def transcode_to_utf8(path: Path, fmt: SourceFormat, target: Path) -> None:

@@ -202,6 +202,7 @@ def _read_csv_sql(path: Path, fmt: SourceFormat, width: int, compression: str | 
     options = [
         f"columns = {columns}",
         "header = true",
+        f"skip = {fmt.skip}",
         "auto_detect = false",
         f"delim = {_lit(fmt.delimiter)}",
         "quote = '\"'",

@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -81,7 +82,12 @@ def test_a_good_file_is_curated_with_a_complete_manifest(
     assert m["source"]["size"] == len(sample_csv)  # type: ignore[index]
     assert m["bytes"] == {"in": len(sample_csv), "out": sum(len(v) for v in parquet.values())}
     assert m["pseudonymisation"]["key_id"]  # type: ignore[index]
-    assert m["format"] == {"encoding": "utf-8", "compression": None, "delimiter": ","}
+    assert m["format"] == {
+        "encoding": "utf-8",
+        "compression": None,
+        "delimiter": ",",
+        "header_line": 1,
+    }
     assert set(m["timings_s"]) >= {"download", "transform", "publish", "total"}  # type: ignore[arg-type]
     # the landed file is untouched
     assert zones.landing.get_bytes("transactions/2026-11-27.csv") == sample_csv
@@ -143,6 +149,26 @@ def test_some_bad_rows_go_to_quarantine_and_the_rest_is_curated(
     rejects = zones.quarantine.get_bytes("transactions/a.csv.rejected-rows.jsonl")
     assert rejects is not None and len(rejects.splitlines()) == 2
     assert m["quarantine"] == {"rejected_rows": "transactions/a.csv.rejected-rows.jsonl"}
+
+
+def test_a_spreadsheet_title_above_the_header_is_skipped(ingest: Ingest, zones: Zones) -> None:
+    # line 1 the title (padded to the table's width, as Excel writes it), 2 blank, 3 the header
+    title = "거래내역 (2025년 6월)" + "," * 11 + "\n" + "," * 11 + "\n"
+    rows = [row(1), "T0,C1\n", *(row(i) for i in range(2, 41))]  # T0 (line 5) is ragged
+    outcome = ingest("transactions/titled.csv", csv_bytes(rows, title + HEADER))
+    assert outcome.status == "curated"
+    m = manifest(zones, "transactions/titled.csv")
+    assert m["format"]["header_line"] == 3  # type: ignore[index]
+    assert m["rows"] == {"read": 41, "written": 40, "rejected": 1, "lines_rejected": 1}
+    rejects = zones.quarantine.get_bytes("transactions/titled.csv.rejected-rows.jsonl")
+    assert rejects is not None
+    assert [json.loads(line)["line"] for line in rejects.splitlines()] == [5]  # as in the file
+    written = {
+        r["transaction_id"]
+        for data in curated_parquet(zones).values()
+        for r in pq.read_table(pa.BufferReader(data)).to_pylist()
+    }
+    assert written == {f"T{i}" for i in range(1, 41)}
 
 
 def _cp949_korean(tmp_path: Path) -> bytes:

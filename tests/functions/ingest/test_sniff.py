@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sniff import SAMPLE_BYTES, SourceFormat, UnreadableFile, sniff, transcode_to_utf8
+from ingest.sniff import (
+    MAX_TITLE_LINES,
+    SAMPLE_BYTES,
+    SourceFormat,
+    UnreadableFile,
+    sniff,
+    transcode_to_utf8,
+)
 from lakedrop.generate import KOREAN_HEADERS, GenerateSpec, generate
 
 HEADER = ("customer_id", "customer_name", "amount")
@@ -387,3 +394,53 @@ def test_utf8_sample_cut_inside_a_character_is_utf8(tmp_path: Path) -> None:
     path = _write(tmp_path / "f.csv", prefix + "한".encode() + b"\n")
     assert len(prefix) + 1 == SAMPLE_BYTES  # the cut falls after the first byte of 한
     assert sniff(path).encoding == "utf-8"
+
+
+# --- a title above the table -------------------------------------------------------------
+
+
+def _names_amount(fields: tuple[str, ...]) -> bool:
+    """Stands in for the dataset's test (service: "names every required column")."""
+    return "amount" in fields or "금액" in fields
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "거래내역 2025년 6월\n\n",  # a title and a blank line
+        "거래내역 2025년 6월,,\n,,\n",  # the same as Excel pads it to the table's width
+        'Transactions export\r\nGenerated 2025-06-30 by "POS, v2"\r\n\r\n',
+    ],
+)
+def test_a_title_above_the_header_is_skipped(tmp_path: Path, title: str) -> None:
+    path = _write(tmp_path / "f.csv", (title + _csv(HEADER, ROWS)).encode("utf-8"))
+    fmt = sniff(path, is_header=_names_amount)
+    assert fmt == SourceFormat(None, "utf-8", ",", HEADER, skip=title.count("\n"))
+
+
+def test_the_delimiter_is_that_of_the_header_found(tmp_path: Path) -> None:
+    text = "Report 2025-06\n" + _csv(HEADER, ROWS, delimiter=";")
+    fmt = sniff(_write(tmp_path / "f.csv", text.encode("utf-8")), is_header=_names_amount)
+    assert (fmt.delimiter, fmt.header, fmt.skip) == (";", HEADER, 1)
+
+
+def test_a_korean_title_in_cp949_is_skipped(tmp_path: Path) -> None:
+    text = "거래내역 조회\r\n" + _csv(KOREAN, ROWS_KO)
+    fmt = sniff(_write(tmp_path / "f.csv", text.encode("cp949")), is_header=_names_amount)
+    assert (fmt.encoding, fmt.header, fmt.skip) == ("cp949", KOREAN, 1)
+
+
+def test_the_first_line_stays_the_header_without_a_test_or_a_match(tmp_path: Path) -> None:
+    titled = "거래내역 2025년 6월\n\n" + _csv(HEADER, ROWS)
+    path = _write(tmp_path / "f.csv", titled.encode("utf-8"))
+    assert sniff(path) == SourceFormat(None, "utf-8", ",", ("거래내역 2025년 6월",))
+    # no line names what the test asks for: the first line is reported as the header
+    fmt = sniff(path, is_header=lambda fields: "nothing" in fields)
+    assert (fmt.header, fmt.skip) == (("거래내역 2025년 6월",), 0)
+    # a header further down than MAX_TITLE_LINES is not searched for
+    deep = "title\n" * (MAX_TITLE_LINES + 1) + _csv(HEADER, ROWS)
+    fmt = sniff(_write(tmp_path / "deep.csv", deep.encode("utf-8")), is_header=_names_amount)
+    assert (fmt.header, fmt.skip) == (("title",), 0)
+    deepest = "title\n" * MAX_TITLE_LINES + _csv(HEADER, ROWS)
+    fmt = sniff(_write(tmp_path / "deepest.csv", deepest.encode("utf-8")), is_header=_names_amount)
+    assert (fmt.header, fmt.skip) == (HEADER, MAX_TITLE_LINES)
