@@ -115,10 +115,13 @@ def _delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _fields(line: str) -> tuple[str, tuple[str, ...]]:
-    """A line's delimiter and its fields, stripped."""
+def _fields(line: str) -> tuple[str, tuple[str, ...]] | None:
+    """A line's delimiter and its fields, stripped; None when it cannot be a header."""
     delimiter = _delimiter(line)
-    fields = next(csv.reader([line], delimiter=delimiter), [])
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # a field longer than the csv module reads (128 KiB)
+        return None
     return delimiter, tuple(f.strip() for f in fields)
 
 
@@ -136,15 +139,23 @@ def sniff(path: Path, is_header: Callable[[tuple[str, ...]], bool] | None = None
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
     text = text.lstrip("\ufeff")
     first_line = text.splitlines()[0] if text else ""
-    delimiter, header = _fields(first_line)
+    first = _fields(first_line)
+    if first is None:
+        raise UnreadableFile(
+            "the first line holds a field longer than 128 KiB: it is not a CSV header",
+            "no_header",
+        )
+    delimiter, header = first
     skip = 0
     if is_header is not None and not is_header(header):
-        # lines as DuckDB's `skip` counts them (a sample may end inside the last one)
-        lines = [line.removesuffix("\r") for line in text.split("\n")[:-1]]
+        # lines as DuckDB's `skip` counts them; a sample cut short may end inside the last one
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
+        if len(sample) >= SAMPLE_BYTES:
+            lines.pop()
         for number, line in enumerate(lines[1 : MAX_TITLE_LINES + 1], start=1):
-            found_delimiter, fields = _fields(line)
-            if any(fields) and is_header(fields):
-                delimiter, header, skip = found_delimiter, fields, number
+            found = _fields(line)
+            if found is not None and any(found[1]) and is_header(found[1]):
+                (delimiter, header), skip = found, number
                 break
     if not any(header):
         raise UnreadableFile("the first line is blank: a CSV must start with a header", "no_header")

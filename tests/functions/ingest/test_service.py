@@ -233,6 +233,11 @@ BAD_FILES = {
     "binary garbage": (random.Random(7).randbytes(4096), "not_text", "binary"),
     "an Excel workbook": (b"PK\x03\x04" + bytes(200), "not_text", "export the sheet as CSV"),
     "headerless file": (csv_bytes([row(1)], header=""), "missing_column", "header line missing"),
+    "a blob on the first line": (
+        csv_bytes([row(1)], header="A" * 200_000 + "\n" + HEADER),
+        "no_header",
+        "longer than 128 KiB",
+    ),
 }
 
 

@@ -418,6 +418,20 @@ def test_a_title_above_the_header_is_skipped(tmp_path: Path, title: str) -> None
     assert fmt == SourceFormat(None, "utf-8", ",", HEADER, skip=title.count("\n"))
 
 
+def test_a_header_on_the_last_line_without_a_line_break_is_found(tmp_path: Path) -> None:
+    path = _write(tmp_path / "f.csv", ("Report\n" + ",".join(HEADER)).encode("utf-8"))
+    fmt = sniff(path, is_header=_names_amount)
+    assert (fmt.header, fmt.skip) == (HEADER, 1)
+
+
+def test_a_header_cut_by_the_end_of_the_sample_is_not_taken(tmp_path: Path) -> None:
+    # the sample ends inside the line "...,amount_total,...": "amount" alone must not match
+    title = "t," * ((SAMPLE_BYTES - 20) // 2) + "\n"
+    path = _write(tmp_path / "f.csv", (title + "x,y,amount,amount_total\n").encode("utf-8"))
+    fmt = sniff(path, is_header=_names_amount)
+    assert fmt.skip == 0
+
+
 def test_the_delimiter_is_that_of_the_header_found(tmp_path: Path) -> None:
     text = "Report 2025-06\n" + _csv(HEADER, ROWS, delimiter=";")
     fmt = sniff(_write(tmp_path / "f.csv", text.encode("utf-8")), is_header=_names_amount)
@@ -444,3 +458,13 @@ def test_the_first_line_stays_the_header_without_a_test_or_a_match(tmp_path: Pat
     deepest = "title\n" * MAX_TITLE_LINES + _csv(HEADER, ROWS)
     fmt = sniff(_write(tmp_path / "deepest.csv", deepest.encode("utf-8")), is_header=_names_amount)
     assert (fmt.header, fmt.skip) == (HEADER, MAX_TITLE_LINES)
+
+
+def test_a_first_line_with_a_huge_field_is_not_a_header(tmp_path: Path) -> None:
+    # one field over the csv module's 128 KiB limit (a blob, not a header): a plain reason
+    path = _write(tmp_path / "f.csv", ("x" * 200_000 + "\n" + _csv(HEADER, ROWS)).encode())
+    for test in (None, _names_amount):
+        with pytest.raises(UnreadableFile) as caught:
+            sniff(path, is_header=test)
+        assert caught.value.code == "no_header"
+        assert "128 KiB" in caught.value.reason
