@@ -17,31 +17,29 @@ if not files:
     st.info(t("empty.no_manifests", lang), icon=":material/inbox:")
 else:
     totals = logic.health_totals(files)
-    columns = st.columns(3)
-    with columns[0]:
-        ui.metric(t("health.files", lang), i18n.fmt_int(totals.files))
-    with columns[1]:
-        ui.metric(t("health.curated", lang), i18n.fmt_int(totals.curated))
-    with columns[2]:
-        ui.metric(t("health.quarantined", lang), i18n.fmt_int(totals.quarantined))
-    row_columns = st.columns(3)
-    with row_columns[0]:
-        ui.metric(t("health.rows_read", lang), i18n.fmt_int(totals.rows_read))
-    with row_columns[1]:
-        ui.metric(t("health.rows_written", lang), i18n.fmt_int(totals.rows_written))
-    with row_columns[2]:
-        ui.metric(t("health.rows_rejected", lang), i18n.fmt_int(totals.rows_rejected))
-    size_columns = st.columns(3)
-    with size_columns[0]:
-        ui.metric(t("health.bytes_in", lang), i18n.fmt_bytes(totals.bytes_in))
-    with size_columns[1]:
-        ui.metric(
-            t("health.bytes_out", lang),
-            i18n.fmt_bytes(totals.bytes_out),
-            None
-            if totals.saving is None
-            else t("health.saving", lang, pct=i18n.fmt_pct(totals.saving)),
-        )
+    saving = None
+    if totals.saving is not None:
+        saving = t("health.saving", lang, pct=i18n.fmt_pct(totals.saving))
+    grid: list[list[tuple[str, str, str | None]]] = [
+        [
+            ("health.files", i18n.fmt_int(totals.files), None),
+            ("health.curated", i18n.fmt_int(totals.curated), None),
+            ("health.quarantined", i18n.fmt_int(totals.quarantined), None),
+        ],
+        [
+            ("health.rows_read", i18n.fmt_int(totals.rows_read), None),
+            ("health.rows_written", i18n.fmt_int(totals.rows_written), None),
+            ("health.rows_rejected", i18n.fmt_int(totals.rows_rejected), None),
+        ],
+        [
+            ("health.bytes_in", i18n.fmt_bytes(totals.bytes_in), None),
+            ("health.bytes_out", i18n.fmt_bytes(totals.bytes_out), saving),
+        ],
+    ]
+    for row in grid:  # three to a row; the last row leaves its third column empty
+        for column, (label, value, delta) in zip(st.columns(3), row, strict=False):
+            with column:
+                ui.metric(t(label, lang), value, delta)
 
     st.subheader(t("health.quarantine_list", lang))
     quarantined = [f for f in files if f.status == "quarantined"]
