@@ -61,6 +61,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy training/train.py
+# the features job on Glue 4's Python (mypy checks no older; ruff and test-runtimes do 3.9)
+	$(BIN)/mypy --python-version 3.10 -p glue_jobs
+# the training script on the SageMaker scikit-learn 1.9-0 container's Python
+	$(BIN)/mypy --python-version 3.12 training/train.py
 
 check: lint typecheck test
 
@@ -126,3 +130,84 @@ sagemaker-venv: $(SM_STAMP)
 ## The SageMaker launch tests (moto), in .venv-sagemaker.
 test-sagemaker: $(SM_STAMP)
 	$(SM_BIN)/pytest -p no:cacheprovider tests/lakedrop/test_sagemaker_launch.py
+
+# ---------------------------------------------------------------------------------------------
+# The Pythons the units' AWS runtimes ship. The features job runs on EMR Serverless 7 (Python
+# 3.9 unless a custom image is given), Glue 4 (3.10) and Glue 5 (3.11, the project's .venv); the
+# training script in SageMaker's scikit-learn 1.9-0 container (AL2023, Python 3.12). Each of the
+# other Pythons gets a small virtualenv with only what that runtime provides and the unit's tests
+# need, and `make test-runtimes` (run by .ci/run) runs those tests there. The interpreters come
+# from pyenv (the machine image has 3.9, 3.10 and 3.12 under pyenv; Debian 12 packages none of
+# them), else pythonX.Y on PATH; each venv checks that it got the version it was asked for.
+FEATURES_RUNTIME_PYTHONS ?= 3.9 3.10
+TRAINING_RUNTIME_PYTHON  ?= 3.12
+runtime_python = $(or $(wildcard $(shell pyenv prefix $(1) 2>/dev/null)/bin/python$(1)),python$(1))
+# pyspark pinned as pyproject.toml pins it; boto3 is on Glue and EMR; pyarrow and moto for tests.
+FEATURES_RUNTIME_DEPS := 'pyspark>=3.5.5,<3.6' boto3 pyarrow 'pytest>=8' 'moto[s3]>=5.1'
+# numpy and scipy as the container has them (aws/deep-learning-containers,
+# docker/sklearn/1.9-0/pyproject.toml), then what the container installs from requirements.txt.
+TRAINING_RUNTIME_DEPS := numpy==2.5.1 scipy==1.18.0 -r training/requirements.txt 'pytest>=8'
+# The unit's tests that need nothing but the unit and its runtime (no ingest, no lakedrop CLI).
+FEATURES_RUNTIME_TESTS := tests/glue_jobs/test_settings.py tests/glue_jobs/test_layout.py \
+	tests/glue_jobs/test_glue_entry.py tests/glue_jobs/test_transform.py \
+	tests/glue_jobs/test_job.py tests/glue_jobs/test_io.py
+TRAINING_RUNTIME_TESTS := tests/training/churn_model tests/training/test_script.py
+FEATURES_RUNTIME_STAMPS := $(foreach v,$(FEATURES_RUNTIME_PYTHONS),.venv-features-py$(v)/.installed)
+TRAINING_RUNTIME_STAMP  := .venv-training-py$(TRAINING_RUNTIME_PYTHON)/.installed
+
+.PHONY: runtime-venvs test-runtimes
+
+.venv-features-py%/.installed: pyproject.toml
+	$(call runtime_python,$*) -m venv $(@D)
+	$(@D)/bin/python -c "import sys; v = '%d.%d' % sys.version_info[:2]; \
+	sys.exit(None if v == '$*' else 'asked for Python $*, got ' + v)"
+	$(@D)/bin/pip install --quiet --upgrade pip
+	$(@D)/bin/pip install --quiet $(FEATURES_RUNTIME_DEPS)
+	touch $@
+
+.venv-training-py%/.installed: training/requirements.txt
+	$(call runtime_python,$*) -m venv $(@D)
+	$(@D)/bin/python -c "import sys; v = '%d.%d' % sys.version_info[:2]; \
+	sys.exit(None if v == '$*' else 'asked for Python $*, got ' + v)"
+	$(@D)/bin/pip install --quiet --upgrade pip
+	$(@D)/bin/pip install --quiet $(TRAINING_RUNTIME_DEPS)
+	touch $@
+
+## Create the runtimes' virtualenvs (.venv-features-py3.9, -py3.10, .venv-training-py3.12).
+runtime-venvs: $(FEATURES_RUNTIME_STAMPS) $(TRAINING_RUNTIME_STAMP)
+
+## Run each unit's own tests on the Pythons its AWS runtimes ship (Spark workers too).
+test-runtimes: runtime-venvs
+	@set -e; for v in $(FEATURES_RUNTIME_PYTHONS); do \
+		echo "== features job on Python $$v"; \
+		PYSPARK_PYTHON=$(CURDIR)/.venv-features-py$$v/bin/python PYTHONPATH=$(CURDIR) \
+		.venv-features-py$$v/bin/python -m pytest -q -p no:cacheprovider \
+			$(FEATURES_RUNTIME_TESTS); \
+	done
+	@echo "== training script on Python $(TRAINING_RUNTIME_PYTHON)"
+	PYTHONPATH=$(CURDIR)/training .venv-training-py$(TRAINING_RUNTIME_PYTHON)/bin/python -m pytest \
+		-q -p no:cacheprovider $(TRAINING_RUNTIME_TESTS)
+
+# ---------------------------------------------------------------------------------------------
+# checkov (static security analysis of template.yaml). It pins dozens of packages exactly, so it
+# lives in its own virtualenv (.venv-checkov). A finding is fixed in the template or skipped
+# there with a comment saying why (Metadata: checkov: skip:), never here.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV       ?= checkov==3.3.30
+
+.PHONY: checkov-venv template-security
+
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet '$(CHECKOV)'
+	touch $(CHECKOV_STAMP)
+
+## Create .venv-checkov with checkov.
+checkov-venv: $(CHECKOV_STAMP)
+
+## checkov on template.yaml: no failed check (offline; skips are commented in the template).
+template-security: $(CHECKOV_STAMP)
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download \
+		--framework cloudformation -f template.yaml

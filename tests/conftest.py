@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from lakedrop.config import LocalLake
-from lakedrop.generate import GenerateSpec, generate
+if TYPE_CHECKING:
+    from lakedrop.config import LocalLake
+
+# lakedrop is imported inside the fixtures that need it: `make test-runtimes` runs the features
+# job's own tests on Python 3.9 and 3.10, in virtualenvs without the project (which needs 3.11).
 
 AWS_REGION = "ap-northeast-2"
 SMALL_ROWS = 2_000
@@ -55,6 +59,8 @@ def small_transactions_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Written once per session: treat it as read-only (copy it before changing it).
     """
+    from lakedrop.generate import GenerateSpec, generate
+
     path = tmp_path_factory.mktemp("samples") / "transactions-small.csv"
     generate(path, GenerateSpec(rows=SMALL_ROWS, seed=7))
     return path

@@ -82,8 +82,8 @@ class SparkSettings:
 
 def new_run_id(now: dt.datetime | None = None) -> str:
     """Sortable and unique: ``20260127T103000Z-1a2b3c``."""
-    moment = now or dt.datetime.now(dt.UTC)
-    return f"{moment.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    moment = now or dt.datetime.now(dt.timezone.utc)
+    return f"{moment.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def _positive(text: str) -> int:

@@ -68,7 +68,7 @@ def test_required() -> None:
 
 
 def test_run_ids_sort_by_time_and_are_valid_keys() -> None:
-    early = new_run_id(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    early = new_run_id(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc))
     late = new_run_id(dt.datetime(2026, 1, 2, 12, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=9))))
     assert early.startswith("20260102T030405Z-") and late.startswith("20260102T030405Z-")
     assert layout.check_run_id(early) == early

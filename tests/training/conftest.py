@@ -2,6 +2,10 @@
 
 ``training/train.py`` is a script (SageMaker runs it by path), not a package module: tests
 load it from its path with importlib, as ``python train.py`` would find it.
+
+Nothing here imports ``lakedrop`` at module level: ``make test-runtimes`` runs the unit's own
+tests (``tests/training/churn_model``, ``test_script.py``) in a virtualenv that holds only what
+SageMaker's scikit-learn container has, on its Python.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lakedrop.config import LocalLake
-from lakedrop.training import TRAINING_DIR
+if TYPE_CHECKING:
+    from lakedrop.config import LocalLake
+
+TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"
 
 
 @pytest.fixture(scope="session")
