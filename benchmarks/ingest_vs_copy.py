@@ -28,6 +28,11 @@ f. ``floor-store``: the rows kept in DuckDB at the memory limit, what a one-pass
 
 The floor is ``floor-join`` plus the cheaper of ``floor-distinct`` and ``floor-store``.
 
+With ``--key-cost`` it also runs ``ingest-nokey``: the same transform with the contract's key
+(``transaction_id``) removed, so no duplicate detection: the difference to ``ingest`` is what
+finding repeated keys costs (the key lookup against earlier sources is not included: the
+benchmark lake has none).
+
 Time is measured inside the child around the work only (not interpreter start-up); peak RSS
 and CPU time come from ``os.wait4`` for that child. With ``--repeat`` every engine runs that
 many times, interleaved, and the best time counts (the machine may be shared: the load
@@ -92,10 +97,14 @@ def _child_plain(csv: Path, out: Path) -> dict[str, Any]:
     return {"seconds": seconds, "files": {target.name: _digest(target)}}
 
 
-def _child_ingest(csv: Path, out: Path, memory_limit: str, threads: int | None) -> dict[str, Any]:
+def _child_ingest(
+    csv: Path, out: Path, memory_limit: str, threads: int | None, keyed: bool = True
+) -> dict[str, Any]:
     contract = ContractRegistry().get("transactions")
     if contract is None:
         raise SystemExit("the transactions contract is missing")
+    if not keyed:
+        contract = contract.model_copy(update={"key": ()})
     steps: dict[str, float] = {}
     last: list[Any] = [None, 0.0]
 
@@ -340,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--floor", action="store_true", help="also measure the parts of the floor (see above)"
     )
+    parser.add_argument(
+        "--key-cost", action="store_true", help="also run the transform without the key"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -351,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.child in FLOOR_ENGINES:
             result = _child_floor(args.child, args.csv, args.out, args.memory_limit)
         else:
-            result = _child_ingest(args.csv, args.out, args.memory_limit, args.threads)
+            keyed = args.child != "ingest-nokey"
+            result = _child_ingest(args.csv, args.out, args.memory_limit, args.threads, keyed)
         print(json.dumps(result))
         return 0
 
@@ -361,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         files["ingest-half"] = args.rows // 2
     if args.floor:
         files.update(dict.fromkeys(FLOOR_ENGINES, args.rows))
+    if args.key_cost:
+        files["ingest-nokey"] = args.rows
     csvs = {engine: args.data_dir / f"transactions-{rows}.csv" for engine, rows in files.items()}
     for rows in sorted(set(files.values()), reverse=True):  # plain and ingest share one file
         csv = args.data_dir / f"transactions-{rows}.csv"

@@ -189,6 +189,20 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "health.rows_read": {"ko": "읽은 행", "en": "Rows read"},
     "health.rows_written": {"ko": "저장된 행", "en": "Rows written"},
     "health.rows_rejected": {"ko": "거부된 행", "en": "Rows rejected"},
+    "health.duplicates": {"ko": "중복 파일", "en": "Duplicate files"},
+    "health.rows_duplicate": {"ko": "중복 행", "en": "Duplicate rows"},
+    "health.duplicate_list": {
+        "ko": "이미 정제된 데이터를 다시 담은 파일",
+        "en": "Files that repeat data already curated",
+    },
+    "health.duplicate_caption": {
+        "ko": "먼저 게시된 값이 유지됩니다. 값이 다른 중복 행은 격리 영역의 "
+        "*.conflicting-rows.jsonl 파일에 있습니다.",
+        "en": "The first published copy is kept. Repeated rows with other values are in "
+        "*.conflicting-rows.jsonl in quarantine.",
+    },
+    "col.rows_conflicting": {"ko": "값이 다른 행", "en": "With other values"},
+    "col.duplicate_of": {"ko": "먼저 들어온 파일", "en": "Earlier file"},
     "health.bytes_in": {"ko": "원본 크기 (정제된 파일)", "en": "Source size (curated files)"},
     "health.bytes_out": {"ko": "Parquet 크기", "en": "Parquet size"},
     "health.saving": {"ko": "{pct} 절감", "en": "{pct} smaller"},
@@ -209,6 +223,7 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "col.detail": {"ko": "내용", "en": "Detail"},
     "status.curated": {"ko": "정제 완료", "en": "curated"},
     "status.quarantined": {"ko": "격리", "en": "quarantined"},
+    "status.duplicate": {"ko": "중복", "en": "duplicate"},
     "status.publishing": {"ko": "게시 중", "en": "publishing"},
     "step.ingest": {"ko": "수집", "en": "Ingest"},
     "step.features": {"ko": "피처", "en": "Features"},

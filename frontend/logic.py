@@ -459,6 +459,9 @@ class FileRow:
     rows_read: int | None
     rows_written: int | None
     rows_rejected: int | None
+    rows_duplicate: int | None  # not written: their key (or the whole file) was curated before
+    rows_conflicting: int | None  # ... of which with other values than the kept copy
+    duplicate_of: tuple[str, ...]  # the earlier files those rows (or the whole file) repeat
     bytes_in: int | None
     bytes_out: int | None
     processed_at: dt.datetime | None
@@ -483,6 +486,10 @@ def file_rows(manifests: Iterable[Mapping[str, Any]]) -> list[FileRow]:
         source: Mapping[str, Any] = m.get("source") or {}
         status = str(m.get("status") or "unknown")
         written = _int(counts.get("written"))
+        duplicates: Mapping[str, Any] = m.get("duplicates") or {}
+        earlier = [e.get("key") for e in duplicates.get("earlier") or []]
+        if m.get("duplicate_of"):
+            earlier = [m["duplicate_of"].get("key")]
         rows.append(
             FileRow(
                 key=str(source.get("key") or m.get("source_id") or "?"),
@@ -493,6 +500,9 @@ def file_rows(manifests: Iterable[Mapping[str, Any]]) -> list[FileRow]:
                 rows_read=_int(counts.get("read")),
                 rows_written=0 if status == "quarantined" and written is not None else written,
                 rows_rejected=_int(counts.get("rejected")),
+                rows_duplicate=_int(counts.get("duplicates")),
+                rows_conflicting=_int(duplicates.get("conflicting")),
+                duplicate_of=tuple(str(k) for k in earlier if k),
                 bytes_in=_int(size.get("in", source.get("size"))),
                 bytes_out=_int(size.get("out")),
                 processed_at=parse_time(m.get("processed_at")),
@@ -508,9 +518,11 @@ class HealthTotals:
     files: int
     curated: int
     quarantined: int
+    duplicates: int  # files whose whole content was curated before
     rows_read: int
     rows_written: int
     rows_rejected: int
+    rows_duplicate: int
     bytes_in: int  # source bytes of the curated files
     bytes_out: int  # their Parquet bytes
 
@@ -526,9 +538,11 @@ def health_totals(rows: Sequence[FileRow]) -> HealthTotals:
         files=len(rows),
         curated=len(curated),
         quarantined=sum(r.status == "quarantined" for r in rows),
+        duplicates=sum(r.status == "duplicate" for r in rows),
         rows_read=sum(r.rows_read or 0 for r in rows),
         rows_written=sum(r.rows_written or 0 for r in rows),
         rows_rejected=sum(r.rows_rejected or 0 for r in rows),
+        rows_duplicate=sum(r.rows_duplicate or 0 for r in rows),
         bytes_in=sum(r.bytes_in or 0 for r in curated),
         bytes_out=sum(r.bytes_out or 0 for r in curated),
     )

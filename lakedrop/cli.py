@@ -107,12 +107,28 @@ def _ingest_with_spinner(lake: LocalLake, key: str, verbose: bool) -> dict[str, 
         transient=True,
     ) as progress:
         progress.add_task("ingest", key=key, total=None)
-        return drop_key(lake, key, verbose)
+        from ingest.service import SourceBusy  # noqa: PLC0415 (the ingest's own error)
+
+        try:
+            return drop_key(lake, key, verbose)
+        except SourceBusy as exc:
+            console.print(f"[red]busy[/] {exc}")
+            raise typer.Exit(code=3) from None
 
 
 def _report(results: list[dict[str, Any]], lake: LocalLake) -> None:
     table = Table(title="ingest summary", title_justify="left")
-    for column in ("file", "status", "rows read", "written", "rejected", "in → out", "time"):
+    columns = (
+        "file",
+        "status",
+        "rows read",
+        "written",
+        "rejected",
+        "duplicates",
+        "in → out",
+        "time",
+    )
+    for column in columns:
         table.add_column(
             column,
             justify="left" if column in ("file", "status") else "right",
@@ -121,9 +137,12 @@ def _report(results: list[dict[str, Any]], lake: LocalLake) -> None:
     for r in results:
         rows = r.get("rows") or {}
         size = r.get("bytes") or {}
-        status = {"curated": "[green]curated", "quarantined": "[red]quarantined"}.get(
-            r["status"], r["status"]
-        )
+        status = {
+            "curated": "[green]curated",
+            "quarantined": "[red]quarantined",
+            "duplicate": "[yellow]duplicate",
+            "skipped": f"[dim]skipped ({r.get('code')})",
+        }.get(r["status"], r["status"])
         ratio = (
             f"{_size(size.get('in'))} → {_size(size.get('out'))}"
             if size.get("out")
@@ -135,6 +154,7 @@ def _report(results: list[dict[str, Any]], lake: LocalLake) -> None:
             f"{rows.get('read', 0):,}" if rows else "-",
             f"{rows.get('written', 0):,}" if rows else "-",
             f"{rows.get('rejected', 0):,}" if rows else "-",
+            f"{rows.get('duplicates', 0):,}" if rows else "-",
             ratio,
             f"{(r.get('timings_s') or {}).get('total', 0):.1f} s",
         )
@@ -142,6 +162,13 @@ def _report(results: list[dict[str, Any]], lake: LocalLake) -> None:
     for r in results:
         if r["status"] == "quarantined":
             console.print(f"[red]quarantined[/] {r['key']}: {r['reason']}")
+        elif r["status"] == "duplicate":
+            console.print(f"[yellow]duplicate[/] {r['key']}: {r['reason']}; nothing written")
+        elif (r.get("rows") or {}).get("duplicates"):
+            console.print(
+                f"[yellow]{r['rows']['duplicates']:,} rows[/] of {r['key']} were already "
+                "curated (same transaction_id): not written again"
+            )
     console.print(f"curated Parquet: [bold]{lake.curated}[/]")
     console.print(f"manifests:       [bold]{lake.curated / '_manifests'}[/]")
     if any(r["status"] == "quarantined" or r.get("quarantine") for r in results):

@@ -1,5 +1,6 @@
-"""Pipeline health: every landed file (curated or quarantined, and why), row and byte counts,
-and the last runs of each step. From the ingest manifests and the features / training reports."""
+"""Pipeline health: every landed file (curated, quarantined and why, or a duplicate), row and
+byte counts, duplicates, and the last runs of each step. From the ingest manifests and the
+features / training reports."""
 
 from __future__ import annotations
 
@@ -25,19 +26,21 @@ else:
             ("health.files", i18n.fmt_int(totals.files), None),
             ("health.curated", i18n.fmt_int(totals.curated), None),
             ("health.quarantined", i18n.fmt_int(totals.quarantined), None),
+            ("health.duplicates", i18n.fmt_int(totals.duplicates), None),
         ],
         [
             ("health.rows_read", i18n.fmt_int(totals.rows_read), None),
             ("health.rows_written", i18n.fmt_int(totals.rows_written), None),
             ("health.rows_rejected", i18n.fmt_int(totals.rows_rejected), None),
+            ("health.rows_duplicate", i18n.fmt_int(totals.rows_duplicate), None),
         ],
         [
             ("health.bytes_in", i18n.fmt_bytes(totals.bytes_in), None),
             ("health.bytes_out", i18n.fmt_bytes(totals.bytes_out), saving),
         ],
     ]
-    for row in grid:  # three to a row; the last row leaves its third column empty
-        for column, (label, value, delta) in zip(st.columns(3), row, strict=False):
+    for row in grid:  # four to a row; the last row leaves two columns empty
+        for column, (label, value, delta) in zip(st.columns(4), row, strict=False):
             with column:
                 ui.metric(t(label, lang), value, delta)
 
@@ -61,6 +64,27 @@ else:
         )
         st.caption(f"{t('health.quarantined', lang)}: {data.zones().quarantine}")
 
+    repeated = [f for f in files if f.rows_duplicate]
+    if repeated:
+        st.subheader(t("health.duplicate_list", lang))
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    t("col.file", lang): [f.key for f in repeated],
+                    t("col.status", lang): [i18n.status_label(f.status, lang) for f in repeated],
+                    t("health.rows_duplicate", lang): [
+                        i18n.fmt_int(f.rows_duplicate) for f in repeated
+                    ],
+                    t("col.rows_conflicting", lang): [
+                        i18n.fmt_int(f.rows_conflicting) for f in repeated
+                    ],
+                    t("col.duplicate_of", lang): [", ".join(f.duplicate_of) for f in repeated],
+                }
+            ),
+            hide_index=True,
+        )
+        st.caption(t("health.duplicate_caption", lang))
+
     st.subheader(t("health.table", lang))
     st.dataframe(
         pd.DataFrame(
@@ -71,6 +95,7 @@ else:
                 t("health.rows_read", lang): [i18n.fmt_int(f.rows_read) for f in files],
                 t("health.rows_written", lang): [i18n.fmt_int(f.rows_written) for f in files],
                 t("health.rows_rejected", lang): [i18n.fmt_int(f.rows_rejected) for f in files],
+                t("health.rows_duplicate", lang): [i18n.fmt_int(f.rows_duplicate) for f in files],
                 t("col.bytes_in", lang): [i18n.fmt_bytes(f.bytes_in) for f in files],
                 t("col.bytes_out", lang): [i18n.fmt_bytes(f.bytes_out) for f in files],
                 t("col.processed_at", lang): [
@@ -85,6 +110,7 @@ else:
                 "health.rows_read",
                 "health.rows_written",
                 "health.rows_rejected",
+                "health.rows_duplicate",
                 "col.bytes_in",
                 "col.bytes_out",
             )

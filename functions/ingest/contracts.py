@@ -63,6 +63,11 @@ class Column(_Strict):
     normalise: Normaliser | None = None
     aliases: tuple[str, ...] = ()
     scale: int = Field(default=2, ge=0, le=18, description="digits after the point (decimal)")
+    round: bool = Field(
+        default=False,
+        description="decimal: round values with more digits after the point than `scale` "
+        "(half away from zero) instead of rejecting the row",
+    )
     formats: tuple[str, ...] = Field(
         default=(
             "%Y-%m-%d %H:%M:%S",
@@ -93,6 +98,8 @@ class Column(_Strict):
             raise _FieldError(f"hmac applies to string columns, not {self.type}", "pii")
         if self.pii == "drop" and self.required:
             raise _FieldError("a dropped column cannot be required", "required")
+        if self.round and self.type != "decimal":
+            raise _FieldError(f"round applies to decimal columns, not {self.type}", "round")
         return self
 
 
@@ -120,6 +127,11 @@ class DatasetContract(_Strict):
     )
     cluster_by: tuple[str, ...] = Field(
         default=(), description="columns rows are sorted by inside each partition file"
+    )
+    key: tuple[str, ...] = Field(
+        default=(),
+        description="columns that identify a row across files (e.g. transaction_id): a row "
+        "whose key was already curated is counted as a duplicate, not written again",
     )
     columns: tuple[Column, ...] = Field(min_length=1)
 
@@ -181,6 +193,17 @@ class DatasetContract(_Strict):
         unknown = [c for c in self.cluster_by if c not in names]
         if unknown:
             raise _FieldError(f"cluster_by names unknown columns {unknown}", "cluster_by")
+        for name in self.key:
+            key_column = next((c for c in self.columns if c.name == name), None)
+            if key_column is None:
+                raise _FieldError(f"key names unknown column {name!r}", "key")
+            # the keys are kept in the curated zone's index: they must be required and not PII
+            if not key_column.required or key_column.pii != "keep":
+                raise _FieldError(
+                    f"key column {name!r} must be required and kept as it is (pii: keep)", "key"
+                )
+        if len(set(self.key)) != len(self.key):
+            raise _FieldError("key names a column twice", "key")
         return self
 
     @cached_property
@@ -219,6 +242,9 @@ def map_header(contract: DatasetContract, headers: list[str]) -> HeaderMapping:
     duplicates: list[str] = []
     for header in headers:
         column = contract.by_token.get(header_token(header))
+        if column is None and "\n" in header.strip():
+            # an Excel header cell with a line break: the name, then a note (금액\n(원))
+            column = contract.by_token.get(header_token(header.strip().splitlines()[0]))
         if column is not None and column.name in found:
             duplicates.append(column.name)
             column = None

@@ -32,11 +32,12 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ingest import layout
+from ingest import events, layout
 from ingest.contracts import ContractRegistry
+from ingest.events import EventBridgePublisher
 from ingest.keys import key_from_file, key_from_secret
 from ingest.pseudonymise import HmacKey
-from ingest.service import LandedObject, Options, Outcome, Zones, ingest_object
+from ingest.service import LandedObject, Options, Outcome, SourceBusy, Zones, ingest_object
 from ingest.settings import Settings
 from ingest.storage import S3Storage, Storage, open_storage
 
@@ -66,6 +67,7 @@ class Runtime:
     zones: Zones
     key: Callable[[], HmacKey]
     contracts: ContractRegistry
+    publisher: EventBridgePublisher | None = None  # EVENT_BUS_NAME set: events are sent
 
 
 @lru_cache(maxsize=1)
@@ -84,7 +86,13 @@ def get_runtime() -> Runtime:
     else:  # Settings guarantees exactly one of the two
         key = partial(key_from_secret, str(settings.hmac_key_secret_id))
     key()  # fail at the first event if the key is missing, not halfway through a batch
-    return Runtime(settings, zones, key, ContractRegistry(settings.contracts_dir))
+    return Runtime(
+        settings,
+        zones,
+        key,
+        ContractRegistry(settings.contracts_dir),
+        events.publisher(settings.event_bus_name),
+    )
 
 
 # --- event parsing (pure) -----------------------------------------------------------------
@@ -183,10 +191,17 @@ def process(announced: Announced, runtime: Runtime) -> dict[str, Any]:
         runtime.zones,
         runtime.key(),
         runtime.contracts,
-        Options(settings.work_dir, settings.duckdb_memory_limit, settings.duckdb_threads),
+        Options(
+            settings.work_dir,
+            settings.duckdb_memory_limit,
+            settings.duckdb_threads,
+            settings.lease_seconds,
+        ),
     )
     info = summary(outcome, runtime.zones)
     _record(outcome, info)
+    if runtime.publisher is not None:  # after the manifest is final: the event announces it
+        runtime.publisher.publish(events.detail(outcome.manifest, outcome.manifest_key))
     return info
 
 
@@ -203,6 +218,7 @@ def summary(outcome: Outcome, zones: Zones) -> dict[str, Any]:
         "bytes": manifest.get("bytes"),
         "outputs": len(manifest.get("outputs", [])),
         "quarantine": manifest.get("quarantine"),
+        "duplicate_of": manifest.get("duplicate_of"),
         "timings_s": manifest.get("timings_s"),
     }
 
@@ -214,18 +230,24 @@ def _record(outcome: Outcome, info: dict[str, Any]) -> None:
     elif outcome.status == "curated":
         logger.info("file curated", extra=info)
         metrics.add_metric(name="FilesCurated", unit=MetricUnit.Count, value=1)
+    elif outcome.status == "duplicate":
+        logger.info("file is a duplicate of one already curated", extra=info)
+        metrics.add_metric(name="FilesDuplicate", unit=MetricUnit.Count, value=1)
+    elif outcome.code in ("unchanged", "superseded"):  # a redelivery or an older upload
+        logger.info("file skipped", extra=info)
     else:
         logger.warning("file skipped", extra=info)
-    rows = outcome.rows
+    rows = outcome.rows if outcome.status != "skipped" else {}  # a skip counted them before
     for name, field in (
         ("RowsRead", "read"),
         ("RowsWritten", "written"),
         ("RowsRejected", "rejected"),
+        ("RowsDuplicate", "duplicates"),
     ):
         if field in rows:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=rows[field])
     size = outcome.manifest.get("bytes") or {}
-    if size.get("in") is not None:
+    if size.get("in") is not None and outcome.status != "skipped":
         metrics.add_metric(name="BytesIn", unit=MetricUnit.Bytes, value=size["in"])
         metrics.add_metric(name="BytesOut", unit=MetricUnit.Bytes, value=size.get("out") or 0)
 
@@ -254,6 +276,12 @@ def _sqs_record_handler(record: SQSRecord) -> list[dict[str, Any]]:
         body = json.loads(record.body)
         runtime = get_runtime()
         return [process(a, runtime) for a in objects_in_s3_notification(body)]
+    except SourceBusy as exc:
+        logger.info(
+            "object busy; SQS will deliver the message again",
+            extra={"message_id": record.message_id, "error": describe_error(exc)},
+        )
+        raise
     except Exception as exc:
         # BatchProcessor reports the message as failed but logs nothing itself: without this
         # line a message retried into the DLQ would leave no reason in the function's logs

@@ -1,20 +1,34 @@
-"""Ingest one landed object: curated Parquet or quarantine, a manifest either way.
+"""Ingest one landed object: curated Parquet, quarantine or a recorded duplicate, and a
+manifest in every case.
 
 The service receives everything it touches as arguments (zones, key, contracts, options):
 nothing here reads the environment or builds an AWS client. It does not log either — it
 returns an Outcome that the caller logs — so no row value can reach a log line from here.
 
-Publication order (S3 has no multi-object transactions; this keeps every state recoverable):
+Exactly once under S3's at-least-once delivery (docs/lake.md, "Publication and retries"):
 
-1. a manifest with status ``publishing`` listing the outputs about to be written,
-2. the Parquet files (deterministic names: a retry overwrites, never duplicates),
-3. the rejected rows, if any, to quarantine,
-4. removal of outputs an earlier version of the same object produced that this run did not,
-5. the final manifest (``curated``).
+- one ingest of a key at a time: a lease taken with a conditional write (``ingest.lease``);
+- the version the event names is downloaded; an event for an upload older than the one the
+  manifest records, or than the key's current version, is skipped (``superseded``);
+- the same bytes again under the same key are skipped (``unchanged``); the same bytes under
+  another key are recorded as a ``duplicate`` of the source that curated them;
+- rows whose contract key (``transaction_id``) is already curated are counted as duplicates,
+  not written: the first published copy wins.
+
+Publication order (S3 has no multi-object transactions; this keeps every state recoverable,
+and a reader that follows the manifests sees the old state or the new one, never a mix):
+
+1. the previous manifest, unchanged for readers, plus ``pending_outputs`` (the files about to
+   be written and the previous ones, for a retry after a crash to clean up),
+2. the Parquet files, under names of this version (a retry of the same content overwrites
+   them; a new version is written beside the old one),
+3. rejected and conflicting rows, if any, to quarantine; the key index of the written rows,
+4. the final manifest (``curated``), then the content record,
+5. removal of the files earlier versions left that this one does not list.
 
 A file that fails as a whole gets an untouched copy and a ``.error.json`` in quarantine and a
-manifest with status ``quarantined``; outputs of an earlier version of it are removed. The
-source in landing is never modified or deleted.
+manifest with status ``quarantined``; outputs of an earlier version of it are removed after
+that manifest is written. The source in landing is never modified or deleted.
 """
 
 from __future__ import annotations
@@ -26,21 +40,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from ingest import layout
 from ingest.contracts import ContractRegistry, DatasetContract, HeaderMapping, map_header
+from ingest.lease import acquire
 from ingest.pseudonymise import PSEUDONYM_HEX_CHARS, HmacKey
 from ingest.sniff import (
     MAX_TITLE_LINES,
+    Prepared,
     SourceFormat,
     UnreadableFile,
+    prepare,
     sniff,
-    transcode_to_utf8,
 )
 from ingest.storage import Storage
-from ingest.transform import TransformError, TransformResult, transform
+from ingest.transform import TransformError, TransformResult, common_keys, transform
 
 MANIFEST_VERSION = 1
 # Every ``code`` a quarantined object's manifest and ``.error.json`` can carry, beside the
@@ -56,7 +73,7 @@ QUARANTINE_CODES = frozenset(
     }
 )  # fmt: skip
 JSON = "application/json"
-Status = Literal["curated", "quarantined", "skipped"]
+Status = Literal["curated", "quarantined", "duplicate", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,12 @@ class Options:
     work_dir: Path
     memory_limit: str  # Settings.duckdb_memory_limit: the one default lives there
     threads: int | None = None
+    lease_seconds: float = 960  # Settings.lease_seconds: longer than the function's timeout
+
+
+class SourceBusy(RuntimeError):
+    """Another ingest of the same object holds its lease, or a file with the same keys was
+    published meanwhile: nothing was published; retry later (SQS redelivers the message)."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +186,35 @@ def ingest_object(
     options: Options,
     on_step: Callable[[str], None] | None = None,
 ) -> Outcome:
-    """Curate or quarantine one landed object and write its manifest."""
-    step = on_step or (lambda _name: None)
+    """Curate or quarantine one landed object and write its manifest.
+
+    Holds the object's lease (``ingest.lease``) throughout; raises SourceBusy when another
+    ingest of the same key holds it, so the caller retries later.
+    """
+    dataset = layout.dataset_of(obj.key)
+    sid = layout.source_id(obj.key)
+    lock = layout.lock_key(dataset or "_unknown", sid)
+    lease = acquire(zones.curated, lock, options.lease_seconds)
+    if lease is None:
+        raise SourceBusy(
+            f"another ingest of {obj.key} holds its lease ({zones.curated.location(lock)}); "
+            f"retry later. A lease left by a run that died expires {options.lease_seconds:.0f} s "
+            "after it was taken"
+        )
+    try:
+        return _ingest(obj, zones, key, contracts, options, on_step or (lambda _name: None))
+    finally:
+        lease.release()
+
+
+def _ingest(
+    obj: LandedObject,
+    zones: Zones,
+    key: HmacKey,
+    contracts: ContractRegistry,
+    options: Options,
+    step: Callable[[str], None],
+) -> Outcome:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     dataset = layout.dataset_of(obj.key)
@@ -184,6 +234,15 @@ def ingest_object(
     }
     manifest_key = layout.manifest_key(dataset or "_unknown", sid)
     previous = _read_json(zones.curated, manifest_key)
+    if _is_older(obj, previous):
+        return Outcome(
+            obj.key,
+            "skipped",
+            "a newer upload of this key has already been ingested",
+            "superseded",
+            manifest_key,
+            previous or {},
+        )
 
     with tempfile.TemporaryDirectory(prefix="ingest-", dir=options.work_dir) as tmp_name:
         tmp = Path(tmp_name)
@@ -191,15 +250,37 @@ def ingest_object(
         try:
             step("download")
             t = time.perf_counter()
-            info = zones.landing.download(obj.key, source)
+            info = zones.landing.download(obj.key, source, obj.version_id)
             timings["download"] = time.perf_counter() - t
         except FileNotFoundError:
             return Outcome(obj.key, "skipped", "the object no longer exists in landing", "gone")
+        if obj.version_id and _current_version(zones.landing, obj.key) != obj.version_id:
+            # a newer version was uploaded after this event: its own event ingests it
+            return Outcome(
+                obj.key,
+                "skipped",
+                "a newer version of this key was uploaded since; that one is ingested",
+                "superseded",
+            )
         manifest["source"].update(size=info.size, etag=info.etag or obj.etag)
         manifest["source"]["version_id"] = info.version_id or obj.version_id
+        manifest["source"]["sha256"] = _sha256(source)
         try:
             contract = _contract_for(dataset, contracts)
             manifest["contract_sha256"] = _contract_digest(contract)
+            if _unchanged(manifest, previous, key):
+                return Outcome(
+                    obj.key,
+                    "skipped",
+                    "this content was already ingested under this key",
+                    "unchanged",
+                    manifest_key,
+                    previous or {},
+                )
+            earlier = _earlier_copy(zones.curated, str(dataset), sid, manifest["source"]["sha256"])
+            if earlier is not None:
+                step("duplicate")
+                return _duplicate(obj, zones, manifest, manifest_key, previous, earlier, started)
             step("sniff")
             fmt = sniff(source, is_header=lambda fields: _names_required(contract, fields))
             manifest["format"] = {
@@ -221,7 +302,13 @@ def ingest_object(
                 "ignored": list(mapping.ignored),
                 "missing_optional": list(mapping.missing_optional),
             }
-            readable = _utf8_copy(source, fmt, tmp, step, timings)
+            prepared = _utf8_copy(source, fmt, tmp, step, timings)
+            manifest["format"]["encoding"] = prepared.fmt.encoding  # the whole file decided it
+            readable, fmt = prepared.path, prepared.readable_fmt
+            known = _known_keys(zones.curated, contract, sid, tmp / "known")
+            version = layout.output_version(
+                manifest["source"]["sha256"], manifest["contract_sha256"], key.key_id
+            )
             t = time.perf_counter()
             result = transform(
                 readable,
@@ -231,13 +318,16 @@ def ingest_object(
                 key,
                 out_dir=tmp / "out",
                 work_dir=tmp,
-                sid=sid,
+                sid=layout.output_name(sid, version),
                 memory_limit=options.memory_limit,
                 threads=options.threads,
                 on_step=step,
+                known_keys={s: p for s, (p, _size) in known.items()},
+                earlier_rows=partial(_earlier_rows, zones.curated, str(dataset), tmp / "earlier"),
+                count=prepared.count,
             )
             timings["transform"] = time.perf_counter() - t
-            _record_result(manifest, result)
+            _record_result(manifest, result, zones.curated, str(dataset))
             if result.reject_ratio > contract.max_reject_ratio:
                 raise FileRejected(
                     _reject_summary(result, contract.max_reject_ratio), "too_many_rejects"
@@ -249,11 +339,113 @@ def ingest_object(
             )
         step("publish")
         t = time.perf_counter()
-        outcome = _publish(obj, zones, manifest, manifest_key, previous, result, key)
+        outcome = _publish(
+            obj, zones, manifest, manifest_key, previous, result, key, contract, known, tmp
+        )
         timings["publish"] = time.perf_counter() - t
     outcome.manifest["timings_s"] = _rounded(timings, started)
     zones.curated.put_bytes(manifest_key, _dumps(outcome.manifest), JSON)
+    # which source holds these bytes: a later copy of the same file under another name is
+    # recorded as a duplicate of this one (_earlier_copy checks the record against this
+    # manifest, so a record left by a replaced version is never believed)
+    zones.curated.put_bytes(
+        layout.content_index_key(str(dataset), manifest["source"]["sha256"]),
+        _dumps({"source_id": sid, "key": obj.key, "recorded_at": manifest["processed_at"]}),
+        JSON,
+    )
+    _retire(zones, previous, outcome.manifest)
     return outcome
+
+
+def _sequencer(value: object) -> str | None:
+    """An S3 sequencer, comparable as text: hex, right-padded with zeros to one length (the
+    S3 documentation's rule for comparing the sequencers of two events on one key)."""
+    return str(value).upper().ljust(32, "0") if value else None
+
+
+def _is_older(obj: LandedObject, previous: dict[str, Any] | None) -> bool:
+    """The event is for an upload older than the one the manifest records."""
+    if not previous:
+        return False
+    mine = _sequencer(obj.sequencer)
+    theirs = _sequencer((previous.get("source") or {}).get("sequencer"))
+    return mine is not None and theirs is not None and mine < theirs
+
+
+def _current_version(landing: Storage, key: str) -> str | None:
+    info = landing.head(key)
+    return info.version_id if info is not None else None
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _unchanged(manifest: dict[str, Any], previous: dict[str, Any] | None, key: HmacKey) -> bool:
+    """The previous run of this key ingested the same bytes with the same contract and key."""
+    # (a duplicate is looked at again: the source it repeated may have been replaced since)
+    if not previous or previous.get("status") not in ("curated", "quarantined"):
+        return False
+    before = previous.get("source") or {}
+    key_id = (previous.get("pseudonymisation") or {}).get("key_id")
+    return (
+        before.get("sha256") == manifest["source"]["sha256"]
+        and previous.get("contract_sha256") == manifest["contract_sha256"]
+        and key_id in (None, key.key_id)
+    )
+
+
+def _earlier_copy(curated: Storage, dataset: str, sid: str, sha256: str) -> dict[str, Any] | None:
+    """The manifest of another source that curated exactly these bytes, if one still does."""
+    record = _read_json(curated, layout.content_index_key(dataset, sha256))
+    if not record or record.get("source_id") in (None, sid):
+        return None
+    other = _read_json(curated, layout.manifest_key(dataset, str(record["source_id"])))
+    if (
+        other is None
+        or other.get("status") != "curated"
+        or (other.get("source") or {}).get("sha256") != sha256
+    ):
+        return None  # that source was replaced since: this file is ingested on its own
+    return other
+
+
+def _known_keys(
+    curated: Storage, contract: DatasetContract, sid: str, folder: Path
+) -> dict[str, tuple[Path, int]]:
+    """Download the key-index files of the dataset's other sources: source id → (path, size)."""
+    if not contract.key:
+        return {}
+    folder.mkdir(parents=True, exist_ok=True)
+    known: dict[str, tuple[Path, int]] = {}
+    for item in curated.list(layout.keys_index_prefix(contract.dataset)):
+        other = layout.sid_of_keys_index(item.key)
+        if other == sid or not item.key.endswith(".parquet"):
+            continue
+        path = folder / f"{other}.parquet"
+        try:
+            curated.download(item.key, path)
+        except FileNotFoundError:  # replaced or removed since the listing
+            continue
+        known[other] = (path, item.size)
+    return known
+
+
+def _earlier_rows(curated: Storage, dataset: str, folder: Path, sids: list[str]) -> list[Path]:
+    """The curated files of earlier sources, downloaded (to compare repeated rows)."""
+    paths = []
+    for other in sids:
+        manifest = _read_json(curated, layout.manifest_key(dataset, other)) or {}
+        for n, output in enumerate(manifest.get("outputs", [])):
+            path = folder / other / f"{other}-{n}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                curated.download(output["key"], path)
+            except FileNotFoundError:
+                continue
+            paths.append(path)
+    return paths
 
 
 def _contract_for(dataset: str | None, contracts: ContractRegistry) -> DatasetContract:
@@ -283,26 +475,45 @@ def _utf8_copy(
     tmp: Path,
     step: Callable[[str], None],
     timings: dict[str, float],
-) -> Path:
-    """The file DuckDB reads: the source itself when it is UTF-8, else a UTF-8 transcoding."""
-    if fmt.duckdb_readable:
-        return source
+) -> Prepared:
+    """The file DuckDB reads (the source itself when it is plain UTF-8, else a plain UTF-8
+    copy) and its records, counted in the same pass (``sniff.prepare``)."""
     step("decode")
     t = time.perf_counter()
-    target = tmp / "source-utf8.csv"
-    transcode_to_utf8(source, fmt, target)
+    prepared = prepare(source, fmt, tmp / "source-utf8.csv")
     timings["decode"] = time.perf_counter() - t
-    return target
+    return prepared
 
 
-def _record_result(manifest: dict[str, Any], result: TransformResult) -> None:
+def _record_result(
+    manifest: dict[str, Any], result: TransformResult, curated: Storage, dataset: str
+) -> None:
+    dup = result.duplicates
     manifest["rows"] = {
         "read": result.rows_read,
         "written": result.rows_written,
         "rejected": result.rows_rejected,
         "lines_rejected": result.lines_rejected,
+        "duplicates": dup.rows,
     }
     manifest["reject_reasons"] = result.reject_reasons
+    manifest["duplicates"] = {
+        "rows": dup.rows,
+        "within_file": dup.within_file,
+        "identical": dup.identical,
+        "conflicting": dup.conflicting,
+        "earlier": [
+            {
+                "source_id": other,
+                "key": (
+                    (_read_json(curated, layout.manifest_key(dataset, other)) or {}).get("source")
+                    or {}
+                ).get("key"),
+                "rows": n,
+            }
+            for other, n in sorted(dup.earlier.items())
+        ],
+    }
     manifest["pseudonyms"] = {
         "distinct": result.distinct_pseudonyms,
         "phones_not_recognised": result.phones_not_recognised,
@@ -315,8 +526,53 @@ def _previous_keys(previous: dict[str, Any] | None) -> tuple[set[str], set[str]]
         return set(), set()
     curated = {o["key"] for o in previous.get("outputs", [])}
     curated |= set(previous.get("pending_outputs", []))
+    curated |= set(previous.get("retired_outputs", []))
     quarantine = set(previous.get("quarantine", {}).values())
     return curated, quarantine
+
+
+def _retire(zones: Zones, previous: dict[str, Any] | None, manifest: dict[str, Any]) -> None:
+    """After the manifest names the new state: remove what earlier runs left and it does not.
+
+    Until this point a reader following the previous manifest still finds all its files.
+    """
+    old_curated, old_quarantine = _previous_keys(previous)
+    current = {o["key"] for o in manifest.get("outputs", [])}
+    zones.curated.delete(sorted(old_curated - current))
+    zones.quarantine.delete(sorted(old_quarantine - set(manifest.get("quarantine", {}).values())))
+
+
+def _check_new_keys(
+    curated: Storage,
+    contract: DatasetContract,
+    sid: str,
+    known: dict[str, tuple[Path, int]],
+    ours: Path,
+    folder: Path,
+) -> None:
+    """Raise SourceBusy if a source published since the lookup repeats keys of this file.
+
+    Two files with the same keys ingested at the same moment would otherwise both publish
+    them; the later one to get here is retried and then finds the other's keys.
+    """
+    fresh = []
+    for item in curated.list(layout.keys_index_prefix(contract.dataset)):
+        other = layout.sid_of_keys_index(item.key)
+        if other == sid or not item.key.endswith(".parquet"):
+            continue
+        if other in known and known[other][1] == item.size:
+            continue
+        path = folder / f"{other}.new.parquet"
+        try:
+            curated.download(item.key, path)
+        except FileNotFoundError:
+            continue
+        fresh.append(path)
+    if fresh and common_keys(ours, fresh, contract.key):
+        raise SourceBusy(
+            "a file with some of the same keys was published while this one was being "
+            "ingested; retry to count them as duplicates"
+        )
 
 
 def _publish(
@@ -327,14 +583,20 @@ def _publish(
     previous: dict[str, Any] | None,
     result: TransformResult,
     key: HmacKey,
+    contract: DatasetContract,
+    known: dict[str, tuple[Path, int]],
+    tmp: Path,
 ) -> Outcome:
     new_curated = {o.key for o in result.outputs}
-    old_curated, old_quarantine = _previous_keys(previous)
-    pending = {
-        **manifest,
-        "status": "publishing",
-        "pending_outputs": sorted(new_curated | old_curated),
-    }
+    old_curated, _ = _previous_keys(previous)
+    # Readers keep following the previous state (status, outputs) while this one is written;
+    # ``pending_outputs`` lets a retry after a crash find what this attempt may have left.
+    pending = (
+        dict(previous)
+        if previous
+        else {**manifest, "status": "publishing", "outputs": [], "quarantine": {}}
+    )
+    pending["pending_outputs"] = sorted(new_curated | old_curated)
     zones.curated.put_bytes(manifest_key, _dumps(pending), JSON)
 
     outputs: list[dict[str, Any]] = []
@@ -354,10 +616,22 @@ def _publish(
         zones.quarantine.upload(
             result.rejects_path, quarantine["rejected_rows"], "application/x-ndjson"
         )
-    stale_curated = sorted(old_curated - new_curated)
-    zones.curated.delete(stale_curated)
-    zones.quarantine.delete(sorted(old_quarantine - set(quarantine.values())))
-
+    if result.duplicates.conflicts_path is not None:
+        quarantine["conflicting_rows"] = layout.conflicts_key(obj.key)
+        zones.quarantine.upload(
+            result.duplicates.conflicts_path,
+            quarantine["conflicting_rows"],
+            "application/x-ndjson",
+        )
+    dataset, sid = str(manifest["dataset"]), str(manifest["source_id"])
+    if result.keys_path is not None:
+        _check_new_keys(zones.curated, contract, sid, known, result.keys_path, tmp)
+        zones.curated.upload(
+            result.keys_path,
+            layout.keys_index_key(dataset, sid),
+            "application/vnd.apache.parquet",
+        )
+    retired = sorted(old_curated - new_curated)
     manifest.update(
         status="curated",
         reason=None,
@@ -369,11 +643,46 @@ def _publish(
             "algorithm": f"HMAC-SHA256, first {PSEUDONYM_HEX_CHARS * 4} bits, hex",
             "key_id": key.key_id,
         },
-        replaced_outputs=len(stale_curated),
+        replaced_outputs=len(retired),
+        retired_outputs=retired,
         processed_at=_now(),
     )
     manifest["pseudonymisation"].update(manifest.pop("pseudonyms", {}))
     return Outcome(obj.key, "curated", manifest_key=manifest_key, manifest=manifest)
+
+
+def _duplicate(
+    obj: LandedObject,
+    zones: Zones,
+    manifest: dict[str, Any],
+    manifest_key: str,
+    previous: dict[str, Any] | None,
+    earlier: dict[str, Any],
+    started: float,
+) -> Outcome:
+    """Record a file whose bytes another source already curated: nothing is published again."""
+    rows = earlier.get("rows") or {}
+    read = int(rows.get("read") or 0)
+    earlier_key = (earlier.get("source") or {}).get("key")
+    reason = f"the same content was already curated from {earlier_key}"
+    manifest.update(
+        status="duplicate",
+        reason=reason,
+        code="duplicate_file",
+        duplicate_of={"source_id": earlier.get("source_id"), "key": earlier_key},
+        rows={"read": read, "written": 0, "rejected": 0, "lines_rejected": 0, "duplicates": read},
+        duplicates={"rows": read, "within_file": 0, "identical": read, "conflicting": 0},
+        outputs=[],
+        quarantine={},
+        bytes={"in": manifest["source"]["size"], "out": 0},
+        replaced_outputs=len(_previous_keys(previous)[0]),
+        processed_at=_now(),
+        timings_s=_rounded({}, started),
+    )
+    zones.curated.put_bytes(manifest_key, _dumps(manifest), JSON)
+    zones.curated.delete([layout.keys_index_key(str(manifest["dataset"]), manifest["source_id"])])
+    _retire(zones, previous, manifest)
+    return Outcome(obj.key, "duplicate", reason, "duplicate_file", manifest_key, manifest)
 
 
 def _quarantine(
@@ -388,7 +697,10 @@ def _quarantine(
     started: float,
 ) -> Outcome:
     copy_key, error_key = layout.quarantine_key(obj.key), layout.error_key(obj.key)
-    zones.quarantine.copy_from(zones.landing, obj.key, copy_key)
+    # the version this run read, not whatever was uploaded since
+    zones.quarantine.copy_from(
+        zones.landing, obj.key, copy_key, manifest["source"].get("version_id")
+    )
     report = {
         "source": manifest["source"],
         "dataset": manifest["dataset"],
@@ -403,9 +715,7 @@ def _quarantine(
         "it replaces this quarantined copy",
     }
     zones.quarantine.put_bytes(error_key, _dumps(report), JSON)
-    old_curated, old_quarantine = _previous_keys(previous)
-    zones.curated.delete(sorted(old_curated))
-    zones.quarantine.delete(sorted(old_quarantine - {copy_key, error_key}))
+    old_curated, _ = _previous_keys(previous)
     manifest.update(
         status="quarantined",
         reason=reason,
@@ -419,6 +729,11 @@ def _quarantine(
     )
     manifest.pop("pseudonyms", None)
     zones.curated.put_bytes(manifest_key, _dumps(manifest), JSON)
+    if manifest["dataset"]:
+        zones.curated.delete(
+            [layout.keys_index_key(str(manifest["dataset"]), manifest["source_id"])]
+        )
+    _retire(zones, previous, manifest)
     return Outcome(obj.key, "quarantined", reason, code, manifest_key, manifest)
 
 

@@ -25,6 +25,13 @@ class Settings(BaseModel):
     duckdb_threads: int | None = Field(default=None, ge=1)
     work_dir: Path = Path(tempfile.gettempdir())
     contracts_dir: Path | None = None
+    # How long an ingest's lease on a landed object lasts if its holder dies without releasing
+    # it: longer than the function's timeout (template.yaml: 900 s), so a live run never loses
+    # it; a crashed run's object waits this long before a retry can take it over.
+    lease_seconds: int = Field(default=960, ge=60)
+    # EventBridge bus that hears about every curated, duplicate or quarantined object (the
+    # pipeline's debounce trigger listens); unset locally: no event is sent.
+    event_bus_name: str | None = None
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:

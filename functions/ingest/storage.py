@@ -7,6 +7,7 @@ lands atomically (written aside, then renamed), as an S3 PUT does.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -37,13 +38,18 @@ class Storage(Protocol):
     uri: str
 
     def head(self, key: str) -> ObjectInfo | None: ...
-    def download(self, key: str, path: Path) -> ObjectInfo: ...
+    def download(self, key: str, path: Path, version_id: str | None = None) -> ObjectInfo: ...
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None: ...
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
     def get_bytes(self, key: str) -> bytes | None: ...
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None: ...
+    def put_if_absent(self, key: str, data: bytes) -> bool: ...
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> bool: ...
     def delete(self, keys: list[str]) -> None: ...
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
-    def copy_from(self, source: Storage, source_key: str, key: str) -> None: ...
+    def copy_from(
+        self, source: Storage, source_key: str, key: str, version_id: str | None = None
+    ) -> None: ...
     def location(self, key: str) -> str: ...
 
 
@@ -90,7 +96,8 @@ class LocalStorage:
         stat = path.stat()
         return ObjectInfo(key, stat.st_size, etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
 
-    def download(self, key: str, path: Path) -> ObjectInfo:
+    def download(self, key: str, path: Path, version_id: str | None = None) -> ObjectInfo:
+        """A folder keeps one version of a file: ``version_id`` is not looked at."""
         info = self.head(key)
         if info is None:
             raise FileNotFoundError(f"{key} is not in {self.uri}")
@@ -123,6 +130,41 @@ class LocalStorage:
         path = self._path(key)
         return path.read_bytes() if path.is_file() else None
 
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return data, hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` unless it exists: one of two racing writers wins, and a reader never
+        sees the file before its content (written aside, then hard-linked into place, which
+        fails if the name exists)."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return True
+
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> bool:
+        """Replace ``key`` if its content still has ``etag`` (a check-then-rename: atomic
+        against readers, not against a second writer on the same machine in the same
+        millisecond; the local lake has one ingest at a time)."""
+        current = self.get_with_etag(key)
+        if current is None or current[1] != etag:
+            return False
+        self.put_bytes(key, data)
+        return True
+
     def delete(self, keys: list[str]) -> None:
         for key in keys:
             path = self._path(key)
@@ -134,19 +176,24 @@ class LocalStorage:
                 parent = parent.parent
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        if not self.root.is_dir():
+        # walk only the folder the prefix names, not the whole zone
+        folder = prefix[: prefix.rfind("/")] if "/" in prefix else ""
+        base = self._path(folder) if folder else self.root
+        if not base.is_dir():
             return
-        for path in sorted(self.root.rglob("*")):
+        for path in sorted(base.rglob("*")):
             if not path.is_file() or path.name.startswith(".tmp-"):
                 continue
             key = path.relative_to(self.root).as_posix()
             if key.startswith(prefix):
                 yield ObjectInfo(key, path.stat().st_size)
 
-    def copy_from(self, source: Storage, source_key: str, key: str) -> None:
+    def copy_from(
+        self, source: Storage, source_key: str, key: str, version_id: str | None = None
+    ) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "object"
-            source.download(source_key, local)
+            source.download(source_key, local, version_id)
             self.upload(local, key)
 
 
@@ -179,14 +226,33 @@ class S3Storage:
             version_id=response.get("VersionId"),
         )
 
-    def download(self, key: str, path: Path) -> ObjectInfo:
-        info = self.head(key)
+    def download(self, key: str, path: Path, version_id: str | None = None) -> ObjectInfo:
+        """The object, or the version ``version_id`` of it (FileNotFoundError when gone)."""
+        info = self._head_version(key, version_id) if version_id else self.head(key)
         if info is None:
             raise FileNotFoundError(f"{key} is not in {self.uri}")
         extra = {"VersionId": info.version_id} if info.version_id else None
         # download_file streams in ranged parts: memory stays bounded whatever the size
         self.client.download_file(self.bucket, self._key(key), str(path), ExtraArgs=extra)
         return info
+
+    def _head_version(self, key: str, version_id: str) -> ObjectInfo | None:
+        try:
+            response = self.client.head_object(
+                Bucket=self.bucket, Key=self._key(key), VersionId=version_id
+            )
+        except self.client.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            # a deleted version, or a version id of another object: 404 / 400
+            if code in ("404", "NoSuchKey", "NotFound", "NoSuchVersion", "400"):
+                return None
+            raise
+        return ObjectInfo(
+            key,
+            response["ContentLength"],
+            etag=response.get("ETag", "").strip('"') or None,
+            version_id=response.get("VersionId") or version_id,
+        )
 
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else None
@@ -206,6 +272,39 @@ class S3Storage:
         except self.client.exceptions.NoSuchKey:
             return None
         return response["Body"].read()
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return response["Body"].read(), response["ETag"].strip('"')
+
+    def _conditional_put(self, key: str, data: bytes, **condition: str) -> bool:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType="application/json",
+                **condition,  # type: ignore[arg-type]
+            )
+        except self.client.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            # 412: the condition failed; 409: a concurrent conditional write is in progress;
+            # 404: IfMatch on an object deleted meanwhile
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412"):
+                return False
+            raise
+        return True
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` unless it exists (S3 conditional write, ``If-None-Match: *``)."""
+        return self._conditional_put(key, data, IfNoneMatch="*")
+
+    def replace_if_match(self, key: str, data: bytes, etag: str) -> bool:
+        """Replace ``key`` if it still has ``etag`` (``If-Match``)."""
+        return self._conditional_put(key, data, IfMatch=f'"{etag}"')
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
@@ -232,12 +331,18 @@ class S3Storage:
                     etag=item.get("ETag", "").strip('"') or None,
                 )
 
-    def copy_from(self, source: Storage, source_key: str, key: str) -> None:
+    def copy_from(
+        self, source: Storage, source_key: str, key: str, version_id: str | None = None
+    ) -> None:
+        """Copy ``source_key`` (the version ``version_id`` of it, when given) to ``key``."""
         if isinstance(source, S3Storage):
+            copy_source: dict[str, str] = {"Bucket": source.bucket, "Key": source._key(source_key)}
+            if version_id:
+                copy_source["VersionId"] = version_id
             # server-side copy: no bytes through the function, any size (multipart when large)
             try:
                 self.client.copy(
-                    {"Bucket": source.bucket, "Key": source._key(source_key)},
+                    copy_source,  # type: ignore[arg-type]
                     self.bucket,
                     self._key(key),
                 )
@@ -249,5 +354,5 @@ class S3Storage:
             return
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "object"
-            source.download(source_key, local)
+            source.download(source_key, local, version_id)
             self.upload(local, key)

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -40,11 +40,19 @@ from ingest.pseudonymise import (
     PSEUDONYM_HEX_CHARS,
     HmacKey,
     hmac_sql,
+    lower_in_python_sql,
+    normalise,
     normalise_sql,
     phone_fast_sql,
     phone_to_e164,
 )
-from ingest.sniff import SourceFormat
+from ingest.sniff import (
+    MAX_RECORD_BYTES,
+    RecordCount,
+    SourceFormat,
+    UnreadableFile,
+    count_records,
+)
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -60,7 +68,10 @@ PARSE_ERRORS = {
     "INVALID UNICODE": "the line is not valid UTF-8 text",
     "LINE SIZE OVER MAXIMUM": "the line is longer than the 8 MB limit",
 }
-MAX_LINE_BYTES = 8 << 20
+MAX_LINE_BYTES = MAX_RECORD_BYTES
+# DuckDB drops a record longer than its buffer (16 x MAX_LINE_BYTES) without reporting it; the
+# independent count finds it, and it is rejected with this reason (no text: it is too long)
+DROPPED_LONG = PARSE_ERRORS["LINE SIZE OVER MAXIMUM"]
 # The shape nearly every timestamp in a file has. A value in exactly this shape is parsed as a
 # naive local time by strptime, which is much cheaper than the general TIMESTAMPTZ cast (ICU);
 # any other value takes the general path, so what is accepted and how it is read is unchanged.
@@ -98,6 +109,23 @@ class OutputFile:
 
 
 @dataclass(frozen=True)
+class Duplicates:
+    """Good rows that were not written because their contract key had been seen before."""
+
+    rows: int = 0
+    within_file: int = 0  # ... earlier in the same file (the first row is written)
+    identical: int = 0  # ... with the same values as the copy that was kept
+    conflicting: int = 0  # ... with other values (kept in the conflicts file, not written)
+    earlier: dict[str, int] = field(default_factory=dict)  # earlier source id → rows
+    conflicts_path: Path | None = None
+
+
+# Given the ids of earlier sources that hold keys this file repeats, the local paths of those
+# sources' curated Parquet files (to compare the values of the repeated rows).
+EarlierRows = Callable[[list[str]], list[Path]]
+
+
+@dataclass(frozen=True)
 class TransformResult:
     rows_read: int
     rows_written: int
@@ -108,6 +136,8 @@ class TransformResult:
     rejects_path: Path | None
     distinct_pseudonyms: dict[str, int] = field(default_factory=dict)
     phones_not_recognised: int = 0
+    duplicates: Duplicates = field(default_factory=Duplicates)
+    keys_path: Path | None = None  # the contract keys of the written rows (the key index)
 
     @property
     def reject_ratio(self) -> float:
@@ -128,6 +158,10 @@ ROWS = "_rows"
 REJECT = "_reject"  # a bad row's raw fields (JSON array); NULL for a good row
 PART = "_part"  # first day of the row's partition (local month or day)
 PII_KEY = "_pii_key"  # 64-bit hash of the row's raw PII tuple; the pseudonyms are joined on it
+# A good row whose contract key was already seen: the source id that published it first, or ''
+# for an earlier row of the same file. NULL for every other row. Such rows are not written.
+DUP = "_dup"
+GOOD = f"{REJECT} IS NULL AND {DUP} IS NULL"  # the rows that are written
 
 
 def _raw(column: Column) -> str:
@@ -160,12 +194,27 @@ def _blank(raw: str) -> str:
     return f"({raw} IS NULL OR ltrim({raw}) = '')"
 
 
+def _number_pattern(column: Column, any_scale: bool = False) -> str:
+    """RE2 pattern of the numbers a column accepts (the cast then rejects a lone sign or point).
+
+    Digits with an optional sign, thousands separated by commas only in groups of three
+    (``1,234,567``; not ``1,5`` or ``12,50``), an optional point and at most ``scale`` digits
+    after it, or more when the extra ones are zeros (``1.230`` is 1.23: the value is the same).
+    ``round: true`` (decimal) or ``any_scale`` accepts any number of digits after the point.
+    Surrounding whitespace is allowed, as the cast ignores it.
+    """
+    scale = column.scale if column.type == "decimal" else 0
+    fraction = r"[0-9]*" if column.round or any_scale else rf"[0-9]{{0,{scale}}}0*"
+    return rf"\s*[+-]?([0-9]{{1,3}}(,[0-9]{{3}})+|[0-9]*)(\.{fraction})?\s*"
+
+
 def _typed_sql(column: Column, raw: str) -> str:
     """SQL typing one raw text field; NULL when blank or not castable.
 
-    Numbers first try a plain cast (which ignores surrounding whitespace, as trim would), and
-    only when that fails strip thousands separators: same values, less work for clean fields.
-    (``TRY_CAST('' AS ...)`` is NULL, so the fallback needs no ``nullif``.)
+    Numbers must have the shape ``_number_pattern`` gives before they are cast: DuckDB's cast
+    alone rounds extra decimals (``1.234`` → 1.23, ``12.5`` → BIGINT 13) and reads ``1e3``,
+    ``1_000`` and ``0x10``; and commas are only thousands separators in valid groups.
+    (``TRY_CAST('' AS ...)`` is NULL, so blanks need no ``nullif``.)
     """
     v = f"nullif(trim({raw}), '')"
     match column.type:
@@ -174,7 +223,9 @@ def _typed_sql(column: Column, raw: str) -> str:
         case "integer" | "decimal":
             t = _sql_type(column)
             return (
-                f"coalesce(TRY_CAST({raw} AS {t}), TRY_CAST(replace(trim({raw}), ',', '') AS {t}))"
+                f"CASE WHEN NOT regexp_full_match({raw}, {_lit(_number_pattern(column))}) "
+                f"THEN NULL WHEN contains({raw}, ',') "
+                f"THEN TRY_CAST(replace({raw}, ',', '') AS {t}) ELSE TRY_CAST({raw} AS {t}) END"
             )
         case "timestamp":
             formats = "[" + ", ".join(_lit(f) for f in column.formats) + "]"
@@ -281,9 +332,21 @@ class _Judge:
             if column.required:
                 checks.append(f"CASE WHEN {blank} THEN {_lit(column.name + ': missing')} END")
             if column.pii != "hmac" and column.type != "string":
+                invalid = _lit(f"{column.name}: not a valid {column.type}")
+                if column.type in ("integer", "decimal"):
+                    # a number but for its digits after the point: say so
+                    places = (
+                        f"more than {column.scale} decimal places"
+                        if column.type == "decimal"
+                        else "not a whole number"
+                    )
+                    number = _lit(_number_pattern(column, any_scale=True))
+                    invalid = (
+                        f"CASE WHEN regexp_full_match(c{i}, {number}) AND contains(c{i}, '.') "
+                        f"THEN {_lit(f'{column.name}: {places}')} ELSE {invalid} END"
+                    )
                 checks.append(
-                    f"CASE WHEN NOT {blank} AND {_q(column.name)} IS NULL "
-                    f"THEN {_lit(f'{column.name}: not a valid {column.type}')} END"
+                    f"CASE WHEN NOT {blank} AND {_q(column.name)} IS NULL THEN {invalid} END"
                 )
         return f"nullif(concat_ws('; ', {', '.join(checks) or 'NULL'}), '')"
 
@@ -310,6 +373,7 @@ class _Judge:
             stored.append(f"hash({', '.join(_raw(c) for c in contract.hmac_columns)}) AS {PII_KEY}")
         raw = ", ".join(f"c{i}" for i in range(len(self.raw_keys)))
         stored.append(f"CASE WHEN NOT _ok THEN to_json([{raw}]) END AS {REJECT}")
+        stored.append(f"NULL::VARCHAR AS {DUP}")
         return f"SELECT {', '.join(stored)} FROM {self.typed(csv_sql)}"
 
     def rejected(self) -> str:
@@ -336,9 +400,13 @@ def _unique_keys(headers: tuple[str, ...]) -> list[str]:
     return keys
 
 
-def _safe_duckdb_message(exc: duckdb.Error) -> str:
-    """First line of a DuckDB error, without the echo of the offending line (it may hold PII)."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _safe_duckdb_message(exc: duckdb.Error, path: Path | None = None) -> str:
+    """First line of a DuckDB error, without the echo of the offending line (it may hold PII)
+    and without the local path of the file read (an internal temporary name)."""
+    text = str(exc).strip()
+    if path is not None:
+        text = text.replace(str(path), "the file")
+    first = text.splitlines()[0] if text else type(exc).__name__
     first = re.split(r"Original Line|\bline:\s", first, maxsplit=1)[0]
     # quoted fragments may echo field values: drop them
     return re.sub(r"\"[^\"]*\"|'[^']*'", "'…'", first).strip()[:300]
@@ -398,6 +466,16 @@ def _build_pseudonyms(
         else:
             normalised = normalise_sql(column.normalise, "v")
             con.execute(f"CREATE TEMP TABLE norm AS SELECT v, {normalised} AS n FROM ({distinct})")
+            # the few values DuckDB's lower() would lower-case unlike str.lower() (Σ, İ)
+            odd = lower_in_python_sql(column.normalise, "v")
+            slow = [row[0] for row in con.execute(f"SELECT v FROM norm WHERE {odd}").fetchall()]
+            if slow:
+                con.execute(
+                    "UPDATE norm SET n = fix.n FROM "
+                    "(SELECT unnest($1::VARCHAR[]) AS v, unnest($2::VARCHAR[]) AS n) AS fix "
+                    "WHERE norm.v = fix.v",
+                    [slow, [normalise(column.normalise, v) for v in slow]],
+                )
         # spellings of one value (010-1234-5678, 01012345678, ...) share one HMAC
         con.execute(
             f"CREATE TEMP TABLE hashed AS SELECT n, {hmac_sql('n')}[:{PSEUDONYM_HEX_CHARS}] AS h "
@@ -497,37 +575,18 @@ def _write_source(con: duckdb.DuckDBPyConnection, partitions: int) -> str:
     """
     pairs, groups = con.execute(
         f"SELECT count(DISTINCT (rowid // {_BLOCK_ROWS}, {PART})), "
-        f"count(DISTINCT rowid // {_BLOCK_ROWS}) FROM {ROWS} WHERE {REJECT} IS NULL"
+        f"count(DISTINCT rowid // {_BLOCK_ROWS}) FROM {ROWS} WHERE {GOOD}"
     ).fetchall()[0]
     if pairs <= CLUSTER_SLACK * groups + partitions:
         return ROWS
-    con.execute(
-        f"CREATE TABLE _sorted AS SELECT * FROM {ROWS} WHERE {REJECT} IS NULL "
-        f"ORDER BY {PART}, rowid"
-    )
+    con.execute(f"CREATE TABLE _sorted AS SELECT * FROM {ROWS} WHERE {GOOD} ORDER BY {PART}, rowid")
     return "_sorted"
 
 
-def _write_partitions(
-    con: duckdb.DuckDBPyConnection,
-    contract: DatasetContract,
-    out_dir: Path,
-    sid: str,
-    unique_key: bool,
-) -> None:
-    """One Parquet file per partition, ``<key>=<value>/<sid>-0.parquet``, rows in file order.
-
-    DuckDB's own ``PARTITION_BY`` sorts and buffers every flush by partition; on 10 M rows it
-    took twice as long as the same rows written to one file, memory limit or not
-    (docs/performance.md). A ``COPY`` per partition keeps DuckDB's plain single-file writer.
-    """
-    fmt = "%Y-%m-%d" if contract.partition.grain == "day" else "%Y-%m"
-    # (the partition's date as DuckDB spells it, for the filter; its label, for the folder)
-    parts: list[tuple[str, str]] = con.execute(
-        f"SELECT DISTINCT {PART}::VARCHAR, strftime({PART}, {_lit(fmt)}) FROM {ROWS} "
-        f"WHERE {REJECT} IS NULL ORDER BY 1"
-    ).fetchall()
-    source = _write_source(con, len(parts))
+def _output_sql(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, source: str, unique_key: bool
+) -> tuple[list[str], str]:
+    """The written columns of the stored rows ``r`` of ``source``, and the pseudonym join."""
     instants = _instant_sqls(con, contract, source)
     selects: list[str] = []
     for column in contract.columns:
@@ -548,6 +607,30 @@ def _write_partitions(
             f"r.{_raw(c)} IS NOT DISTINCT FROM p.{_raw(c)}" for c in contract.hmac_columns
         )
         join = f"JOIN pseudonyms AS p ON {on}"
+    return selects, join
+
+
+def _write_partitions(
+    con: duckdb.DuckDBPyConnection,
+    contract: DatasetContract,
+    out_dir: Path,
+    sid: str,
+    unique_key: bool,
+) -> None:
+    """One Parquet file per partition, ``<key>=<value>/<sid>-0.parquet``, rows in file order.
+
+    DuckDB's own ``PARTITION_BY`` sorts and buffers every flush by partition; on 10 M rows it
+    took twice as long as the same rows written to one file, memory limit or not
+    (docs/performance.md). A ``COPY`` per partition keeps DuckDB's plain single-file writer.
+    """
+    fmt = "%Y-%m-%d" if contract.partition.grain == "day" else "%Y-%m"
+    # (the partition's date as DuckDB spells it, for the filter; its label, for the folder)
+    parts: list[tuple[str, str]] = con.execute(
+        f"SELECT DISTINCT {PART}::VARCHAR, strftime({PART}, {_lit(fmt)}) FROM {ROWS} "
+        f"WHERE {GOOD} ORDER BY 1"
+    ).fetchall()
+    source = _write_source(con, len(parts))
+    selects, join = _output_sql(con, contract, source, unique_key)
     kept = [c.name for c in contract.columns if c.pii != "drop"]
     cluster = [_q(c) for c in contract.cluster_by if c in kept]
     threads = _scalar(con, "SELECT current_setting('threads')")
@@ -572,7 +655,7 @@ def _write_partitions(
                 SELECT * EXCLUDE (_n) FROM (
                     SELECT {", ".join(selects)}, r.rowid AS _n
                     FROM {source} AS r {join}
-                    WHERE r.{REJECT} IS NULL AND r.{PART} = {_lit(part)}::DATE
+                    WHERE r.{REJECT} IS NULL AND r.{DUP} IS NULL AND r.{PART} = {_lit(part)}::DATE
                 )
                 {order}
             ) TO {_lit(str(target))} (
@@ -598,6 +681,181 @@ def _write_partitions(
         con.execute("RESET disabled_optimizers")
 
 
+# --- duplicates of the contract's key ---------------------------------------------------------
+
+
+def _key_sql(contract: DatasetContract, alias: str) -> tuple[str, str]:
+    """(``a.k1, a.k2``, ``a.k1 = b.k1 AND ...`` with ``b``) for the contract key."""
+    names = [_q(k) for k in contract.key]
+    return ", ".join(f"{alias}.{n}" for n in names), " AND ".join(
+        f"{alias}.{n} = b.{n}" for n in names
+    )
+
+
+def _mark_duplicates(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, known: Mapping[str, Path]
+) -> None:
+    """Set ``_dup`` on the good rows whose key an earlier source published, or an earlier row
+    of this file holds (the first row with a key is written; later ones are duplicates).
+
+    ``known`` maps earlier sources' ids to their key-index Parquet files.
+    """
+    keys, on = _key_sql(contract, "r")
+    if known:
+        files = "[" + ", ".join(_lit(str(p)) for p in known.values()) + "]"
+        sids = {str(p): sid for sid, p in known.items()}
+        con.execute("CREATE TEMP TABLE _known_files (file VARCHAR, sid VARCHAR)")
+        con.executemany("INSERT INTO _known_files VALUES (?, ?)", list(sids.items()))
+        columns = ", ".join(_q(k) for k in contract.key)
+        con.execute(
+            f"CREATE TEMP TABLE _known AS SELECT {columns}, f.sid FROM "
+            f"read_parquet({files}, filename = true) AS k JOIN _known_files AS f "
+            "ON k.filename = f.file"
+        )
+        con.execute(
+            f"UPDATE {ROWS} SET {DUP} = m.sid FROM ("
+            f"  SELECT r.rowid AS n, min(b.sid) AS sid FROM {ROWS} AS r JOIN _known AS b ON {on}"
+            f"  WHERE r.{REJECT} IS NULL GROUP BY r.rowid"
+            f") AS m WHERE {ROWS}.rowid = m.n"
+        )
+        con.execute("DROP TABLE _known")
+        con.execute("DROP TABLE _known_files")
+    names = ", ".join(_q(k) for k in contract.key)
+    con.execute(
+        f"UPDATE {ROWS} SET {DUP} = '' WHERE rowid IN ("
+        f"  SELECT n FROM ("
+        f"    SELECT r.rowid AS n, row_number() OVER (PARTITION BY {keys} ORDER BY r.rowid) AS i"
+        f"    FROM {ROWS} AS r SEMI JOIN ("
+        f"      SELECT {names} FROM {ROWS} WHERE {GOOD} GROUP BY ALL HAVING count(*) > 1"
+        f"    ) AS b ON {on}"
+        f"    WHERE r.{GOOD.replace(' AND ', ' AND r.')}"
+        f"  ) WHERE i > 1"
+        f")"
+    )
+
+
+def _judge_duplicates(
+    con: duckdb.DuckDBPyConnection,
+    contract: DatasetContract,
+    unique_key: bool,
+    earlier_rows: EarlierRows | None,
+    conflicts_path: Path,
+) -> Duplicates:
+    """Compare each duplicate row with the copy that was kept; write the conflicting ones.
+
+    A duplicate is *identical* when every written column equals the kept copy's (pseudonyms
+    included); otherwise it is *conflicting* and goes, with its written (pseudonymised) values
+    and its record number in the file, to ``conflicts_path``. A kept copy that cannot be found
+    (the earlier source was replaced since) counts as conflicting: nothing is dropped unseen.
+    """
+    counted = con.execute(
+        f"SELECT {DUP}, count(*) FROM {ROWS} WHERE {DUP} IS NOT NULL GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    if not counted:
+        return Duplicates()
+    by_source = {str(sid): int(n) for sid, n in counted}
+    within = by_source.pop("", 0)
+    selects, join = _output_sql(con, contract, ROWS, unique_key)
+    kept = [c.name for c in contract.columns if c.pii != "drop"]
+    _, on = _key_sql(contract, "d")
+    con.execute(
+        f"CREATE TEMP TABLE _dup_out AS SELECT {', '.join(selects)}, r.rowid AS _n, "
+        f"r.{DUP} AS _of FROM {ROWS} AS r {join} WHERE r.{DUP} IS NOT NULL"
+    )
+    columns = ", ".join(_q(c) for c in kept)
+    con.execute(
+        f"CREATE TEMP TABLE _kept AS SELECT {', '.join(selects)}, '' AS _of "
+        f"FROM {ROWS} AS r {join} WHERE r.{REJECT} IS NULL AND r.{DUP} IS NULL "
+        f"AND ({', '.join('r.' + _q(k) for k in contract.key)}) IN "
+        f"(SELECT ({', '.join(_q(k) for k in contract.key)}) FROM _dup_out WHERE _of = '')"
+    )
+    paths = earlier_rows(sorted(by_source)) if by_source and earlier_rows else []
+    if paths:
+        files = "[" + ", ".join(_lit(str(p)) for p in paths) + "]"
+        con.execute(
+            f"INSERT INTO _kept SELECT {columns}, split_part(parse_filename(filename), '-', 1) "
+            f"FROM read_parquet({files}, filename = true, union_by_name = true) "
+            f"WHERE ({', '.join(_q(k) for k in contract.key)}) IN "
+            f"(SELECT ({', '.join(_q(k) for k in contract.key)}) FROM _dup_out)"
+        )
+    same = " AND ".join(f"d.{_q(c)} IS NOT DISTINCT FROM b.{_q(c)}" for c in kept)
+    con.execute(
+        "CREATE TEMP TABLE _dup_judged AS SELECT d._n, d._of, "
+        f"coalesce(bool_or({same}), false) AS same FROM _dup_out AS d "
+        f"LEFT JOIN _kept AS b ON {on} AND d._of = b._of GROUP BY d._n, d._of"
+    )
+    conflicting = _scalar(con, "SELECT count(*) FROM _dup_judged WHERE NOT same")
+    path = None
+    if conflicting:
+        path = conflicts_path
+        values = ", ".join(f"{_lit(c)}, d.{_q(c)}" for c in kept)
+        con.execute(
+            "COPY (SELECT d._n + 1 AS record, nullif(d._of, '') AS earlier_source, "
+            "CASE WHEN d._of = '' THEN 'the key is on an earlier row of this file, with other '"
+            "'values; the earlier row is kept' ELSE 'the key was curated from an earlier file, '"
+            "'with other values; the earlier copy is kept' END AS reason, "
+            f"json_object({values}) AS values "
+            "FROM _dup_out AS d JOIN _dup_judged AS j USING (_n) WHERE NOT j.same "
+            f"ORDER BY d._n) TO {_lit(str(path))} (FORMAT json)"
+        )
+    for table in ("_dup_out", "_kept", "_dup_judged"):
+        con.execute(f"DROP TABLE {table}")
+    total = within + sum(by_source.values())
+    return Duplicates(
+        rows=total,
+        within_file=within,
+        identical=total - conflicting,
+        conflicting=conflicting,
+        earlier=by_source,
+        conflicts_path=path,
+    )
+
+
+def common_keys(ours: Path, theirs: list[Path], columns: tuple[str, ...]) -> int:
+    """How many keys of the key-index file ``ours`` are also in the files ``theirs``."""
+    names = ", ".join(_q(c) for c in columns)
+    files = "[" + ", ".join(_lit(str(p)) for p in theirs) + "]"
+    with _sanitised_duckdb_errors(), duckdb.connect() as con:
+        return _scalar(
+            con,
+            f"SELECT count(*) FROM (SELECT {names} FROM read_parquet({_lit(str(ours))}) "
+            f"INTERSECT SELECT {names} FROM read_parquet({files}))",
+        )
+
+
+def _counted(counted: Future[RecordCount]) -> RecordCount:
+    try:
+        return counted.result()
+    except UnreadableFile as exc:
+        raise TransformError(exc.reason, "bad_gzip") from exc
+
+
+def _reconcile(
+    count: RecordCount, parsed: int, broken: list[tuple[int, str, str]]
+) -> list[tuple[int, str, str]]:
+    """The broken records, with those DuckDB dropped for their length added, once the records
+    DuckDB read (parsed + broken) are checked against the independent count.
+
+    DuckDB reports a record longer than ``max_line_size`` only up to its buffer size; a longer
+    one vanishes. The count knows where each over-long record is: those DuckDB did not report
+    become rejected rows. Any other difference quarantines the file: rows would be lost.
+    """
+    reported = {line for line, _reason, _text in broken}
+    dropped = [(line, DROPPED_LONG, "") for line, _size in count.oversized if line not in reported]
+    missing = count.records - parsed - len(broken)
+    if missing == len(dropped):
+        return sorted(broken + dropped)
+    if missing == 0:
+        return broken
+    raise TransformError(
+        f"row counts do not reconcile: the file has {count.records} records (counted as CSV "
+        f"records: a line break inside quotes stays in its field), but the CSV reader found "
+        f"{parsed + len(broken)}; this happens when quotes are opened and not closed in a way "
+        "that makes the rows ambiguous: check the quoting",
+        "reconciliation",
+    )
+
+
 def _parse_rejects(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
     """(line, reason, raw text) per structurally broken record, one per line."""
     rows = con.execute(
@@ -619,8 +877,21 @@ def transform(
     memory_limit: str,
     threads: int | None = None,
     on_step: Callable[[str], None] | None = None,
+    known_keys: Mapping[str, Path] | None = None,
+    earlier_rows: EarlierRows | None = None,
+    count: RecordCount | None = None,
 ) -> TransformResult:
-    """Convert one local CSV. Raises TransformError when the file as a whole is unusable."""
+    """Convert one local CSV. Raises TransformError when the file as a whole is unusable.
+
+    ``count`` is the file's records counted without DuckDB (``sniff.prepare`` counts them while
+    it streams the file anyway); when it is not given, they are counted here, in a thread
+    while DuckDB parses. Rows read are checked against it (see ``_reconcile``).
+
+    ``sid`` is the stem of the output files' names (``layout.output_name``). With a contract
+    key, rows whose key is in ``known_keys`` (earlier sources' key-index files, by source id)
+    or on an earlier row of the file are not written but counted as duplicates; the values of
+    those rows are compared with the kept copies, read through ``earlier_rows``.
+    """
     step = on_step or (lambda _name: None)
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": memory_limit,
@@ -634,7 +905,10 @@ def transform(
     compression = fmt.compression if fmt.duckdb_readable else None
     raw_keys = _unique_keys(mapping.source_headers)
     width = len(mapping.source_headers)
-    with _sanitised_duckdb_errors(), duckdb.connect(config=config) as con:
+    counting = ThreadPoolExecutor(max_workers=1)
+    read_fmt = replace(fmt, compression=compression)
+    counted = counting.submit(lambda: count or count_records(csv_path, read_fmt))
+    with counting, _sanitised_duckdb_errors(), duckdb.connect(config=config) as con:
         # after connecting: the ICU extension (built in) must be loaded to set a time zone
         con.execute(f"SET TimeZone = {_lit(contract.timezone)}")
         ipad, opad = key.pads()
@@ -650,13 +924,15 @@ def transform(
                 + judge.stored(_read_csv_sql(csv_path, fmt, width, compression))
             )
         except duckdb.Error as exc:
+            _counted(counted)  # a broken gzip stream is said as such
             raise TransformError(
-                f"DuckDB could not read the file: {_safe_duckdb_message(exc)}", "unparseable"
+                f"DuckDB could not read the file: {_safe_duckdb_message(exc, csv_path)}",
+                "unparseable",
             ) from exc
         parsed, typed_rejected = con.execute(
             f"SELECT count(*), count({REJECT}) FROM {ROWS}"
         ).fetchall()[0]
-        broken = _parse_rejects(con)
+        broken = _reconcile(_counted(counted), parsed, _parse_rejects(con))
         con.execute(f"CREATE TEMP TABLE _rejected AS {judge.rejected()}")
         reasons: dict[str, int] = {
             str(reason): int(n)
@@ -674,14 +950,23 @@ def transform(
         if rows_read == 0:
             raise TransformError("the file has a header but no data rows", "no_rows")
 
+        if contract.key:
+            step("duplicates")
+            _mark_duplicates(con, contract, known_keys or {})
+
         step("pseudonymise")
         distinct, unrecognised, unique_key = (
             _build_pseudonyms(con, contract) if contract.hmac_columns else ({}, 0, True)
         )
+        duplicates = Duplicates()
+        if contract.key:
+            duplicates = _judge_duplicates(
+                con, contract, unique_key, earlier_rows, work_dir / "conflicting-rows.jsonl"
+            )
 
         step("write")
         out_dir.mkdir(parents=True, exist_ok=True)
-        rows_written = parsed - typed_rejected
+        rows_written = parsed - typed_rejected - duplicates.rows
         if rows_written:
             _write_partitions(con, contract, out_dir, sid, unique_key)
         outputs = _collect_outputs(con, out_dir, contract)
@@ -690,6 +975,14 @@ def transform(
                 f"row counts do not reconcile: {rows_written} good rows, "
                 f"{sum(o.rows for o in outputs)} written",
                 "reconciliation",
+            )
+
+        keys_path = None
+        if contract.key:
+            keys_path = work_dir / "keys.parquet"
+            con.execute(
+                f"COPY (SELECT {', '.join(_q(k) for k in contract.key)} FROM {ROWS} "
+                f"WHERE {GOOD}) TO {_lit(str(keys_path))} (FORMAT parquet, COMPRESSION zstd)"
             )
 
         rejects_path = None
@@ -707,6 +1000,8 @@ def transform(
         rejects_path=rejects_path,
         distinct_pseudonyms=distinct,
         phones_not_recognised=unrecognised,
+        duplicates=duplicates,
+        keys_path=keys_path,
     )
 
 

@@ -48,16 +48,41 @@ CURATED_SCHEMA = T.StructType(
 )
 
 
+def curated_files(curated: Zone) -> list[str]:
+    """The keys of the curated transaction files the manifests name: the lake's consistent view.
+
+    Ingest writes a new version of a source beside the old one and switches the source's
+    manifest in one write, so the files listed here are whole versions, never a mix; files no
+    manifest names (a version being written, one being removed) are not read. A manifest that
+    is not ``curated`` (quarantined, a duplicate of another file) contributes nothing.
+    """
+    keys: list[str] = []
+    for key in curated.keys(layout.manifest_prefix()):
+        if not key.endswith(".json"):
+            continue
+        manifest = curated.get_json(key)
+        if isinstance(manifest, dict) and manifest.get("status") == "curated":
+            keys += [str(o["key"]) for o in manifest.get("outputs", [])]
+    return sorted(keys)
+
+
 def read_curated_transactions(
-    spark: SparkSession, curated_uri: str, columns: tuple[str, ...] | None = None
-) -> DataFrame:
-    """The curated transactions, read with the documented schema (not inferred).
+    spark: SparkSession, curated: Zone, columns: tuple[str, ...] | None = None
+) -> tuple[DataFrame, int]:
+    """The curated transactions the manifests name, read with the documented schema (not
+    inferred), and how many files that is.
 
     A file whose columns have other types fails the read instead of being silently cast. The
     partition folder (``event_month=…``) is not a column: ``event_time`` carries the time.
+    A file removed after the manifests were read (its source re-ingested meanwhile) fails the
+    read: the job fails and its retry reads the new manifests.
     """
-    frame = spark.read.schema(CURATED_SCHEMA).parquet(layout.curated_transactions_glob(curated_uri))
-    return frame.select(*(columns or CURATED_SCHEMA.fieldNames()))
+    keys = curated_files(curated)
+    if keys:
+        frame = spark.read.schema(CURATED_SCHEMA).parquet(*(spark_uri(curated, k) for k in keys))
+    else:
+        frame = spark.createDataFrame([], CURATED_SCHEMA)
+    return frame.select(*(columns or CURATED_SCHEMA.fieldNames())), len(keys)
 
 
 def write_snapshot(frame: DataFrame, uri: str, files: int = 1) -> None:
@@ -101,6 +126,10 @@ class Zone(Protocol):
         """Remove everything below ``key`` (a folder; nothing happens if it is not there)."""
         ...
 
+    def keys(self, prefix: str) -> list[str]:
+        """The keys of the objects directly below ``prefix`` (which ends with ``/``)."""
+        ...
+
 
 def _dumps(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
@@ -136,6 +165,14 @@ class LocalZone:
 
     def delete_folder(self, key: str) -> None:
         shutil.rmtree(self.root / key, ignore_errors=True)
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return []
+        return sorted(
+            f"{prefix}{p.name}" for p in folder.iterdir() if p.is_file() and p.name[0] != "."
+        )
 
 
 @dataclass(frozen=True)
@@ -181,6 +218,14 @@ class S3Zone:
             for common in page.get("CommonPrefixes", [])
         }
         return sorted(names)
+
+    def keys(self, prefix: str) -> list[str]:
+        start = len(self.prefix)
+        return sorted(
+            item["Key"][start:]
+            for page in self._pages(prefix, "/")
+            for item in page.get("Contents", [])
+        )
 
     def delete_folder(self, key: str) -> None:
         for page in self._pages(key.rstrip("/") + "/", None):

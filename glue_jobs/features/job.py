@@ -85,16 +85,23 @@ def _seconds(since: float) -> float:
     return round(time.perf_counter() - since, 3)
 
 
-def run(spark: SparkSession, args: FeaturesArgs, zone: io.Zone | None = None) -> dict[str, Any]:
+def run(
+    spark: SparkSession,
+    args: FeaturesArgs,
+    zone: io.Zone | None = None,
+    curated: io.Zone | None = None,
+) -> dict[str, Any]:
     """Compute, write and publish both snapshots; returns the run report (also written)."""
-    started_at = dt.datetime.now(dt.UTC)
+    started_at = dt.datetime.now(dt.timezone.utc)
     start = time.perf_counter()
     timings: dict[str, float] = {}
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     analytics = zone or io.open_zone(args.analytics_uri)
 
     step = time.perf_counter()
-    raw = io.read_curated_transactions(spark, args.curated_uri, transform.INPUT_COLUMNS)
+    raw, input_files = io.read_curated_transactions(
+        spark, curated or io.open_zone(args.curated_uri), transform.INPUT_COLUMNS
+    )
     input_rows = raw.count()  # from the Parquet footers: no data read
     events = transform.prepare_events(raw, args.timezone)
     if args.as_of is not None:
@@ -159,7 +166,7 @@ def run(spark: SparkSession, args: FeaturesArgs, zone: io.Zone | None = None) ->
         daily.unpersist()
 
     step = time.perf_counter()
-    written_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    written_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     removed: dict[str, list[str]] = {}
     for kind in layout.KINDS:
         s = snapshots[kind]
@@ -192,6 +199,7 @@ def run(spark: SparkSession, args: FeaturesArgs, zone: io.Zone | None = None) ->
             "backtest_step_days": args.step_days,
         },
         "input": {
+            "files": input_files,  # the curated files the manifests named
             "rows": input_rows,
             "purchase_rows": int(summary["purchase_rows"]),
             "refund_rows": int(summary["refund_rows"]),

@@ -1,6 +1,7 @@
 """The keys the features job reads and writes: the one place their patterns are defined.
 
-    curated     transactions/<partition>=<value>/<file>.parquet       input (written by ingest)
+    curated     _manifests/transactions/<source-id>.json               what to read: the files
+                transactions/<partition>=<value>/<file>.parquet        a ``curated`` manifest names
     analytics   features/<kind>/run=<run_id>/part-*.parquet            one snapshot, zstd Parquet
                 features/<kind>/_LATEST.json                           pointer to the current run
                 features/_runs/<run_id>.json                           run report
@@ -20,6 +21,7 @@ Kind = Literal["train", "score"]
 KINDS: Final[tuple[Kind, ...]] = ("train", "score")
 
 CURATED_DATASET: Final = "transactions"
+MANIFESTS_PREFIX: Final = "_manifests"
 FEATURES_PREFIX: Final = "features"
 RUN_PREFIX: Final = "run="
 LATEST_NAME: Final = "_LATEST.json"
@@ -43,9 +45,14 @@ def join(uri: str, key: str) -> str:
     return f"{uri.rstrip('/')}/{key.lstrip('/')}"
 
 
+def manifest_prefix() -> str:
+    """The manifests of the curated transactions (ingest's ``layout.manifest_key``)."""
+    return f"{MANIFESTS_PREFIX}/{CURATED_DATASET}/"
+
+
 def curated_transactions_glob(curated_uri: str) -> str:
-    """The curated transaction files, whatever the partition grain (``event_month`` or
-    ``event_date``); ``_manifests/`` sits beside ``transactions/`` and is never matched."""
+    """Every curated transaction file, whatever the partition grain, named by a manifest or
+    not (the benchmark reads a lake no one writes to; the job reads ``io.curated_files``)."""
     return join(curated_uri, f"{CURATED_DATASET}/*=*/*.parquet")
 
 

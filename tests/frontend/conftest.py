@@ -3,7 +3,8 @@
 ``report_lake`` starts from the session's ``pipeline_lake`` (tests/pipeline.py: generate →
 ingest → Spark features → training, all real), copied, plus what the report has to show that
 one pipeline run does not produce: a second training run of the real training unit (deltas,
-run history) and a broken file quarantined by the real ingest handler.
+run history), a broken file quarantined by the real ingest handler, and the generated file
+landed again under another name (a duplicate).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.pipeline import land_and_ingest
 APP = Path(frontend.__file__).parent / "app.py"
 SECOND_RUN_ID = "report-tests-second"
 BROKEN_KEY = "transactions/broken-export.csv"
+DUPLICATE_KEY = "transactions/export (1).csv"
 # The first script run imports pandas, altair and the pages; later runs take ~0.1-0.5 s.
 APP_TIMEOUT_S = 20
 
@@ -33,6 +35,13 @@ def _quarantine_broken_file(lake: LocalLake) -> None:
     broken.write_text("this is,not the header\nof a transactions file,at all\n", "utf-8")
     result = land_and_ingest(lake, broken, BROKEN_KEY)
     assert result["status"] == "quarantined", result
+
+
+def _drop_the_sample_again(lake: LocalLake) -> None:
+    """The pipeline's generated file landed a second time under another name: a duplicate."""
+    (source,) = (lake.root / "source").glob("transactions-*.csv")
+    result = land_and_ingest(lake, source, DUPLICATE_KEY)
+    assert result["status"] == "duplicate", result
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +55,7 @@ def report_lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     lake = LocalLake(root)
     run_local(lake, run_id=SECOND_RUN_ID, seed=6)
     _quarantine_broken_file(lake)
+    _drop_the_sample_again(lake)
     return lake.root
 
 

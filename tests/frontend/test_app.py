@@ -18,7 +18,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.frontend.conftest import BROKEN_KEY, AppFactory
+from tests.frontend.conftest import BROKEN_KEY, DUPLICATE_KEY, AppFactory
+from tests.pipeline import DEFAULT_ROWS
 
 SEOUL = ZoneInfo("Asia/Seoul")
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -350,9 +351,15 @@ def test_pipeline_health_reconciles_with_the_manifests(
     assert shown["Landed files"].value == str(len(docs))
     assert shown["Curated"].value == str(len(curated))
     assert shown["Quarantined"].value == str(len(quarantined)) == "1"
-    assert shown["Rows read"].value == f"{sum(m['rows']['read'] for m in curated):,}"
+    # the generated file landed twice: every row of the copy is a duplicate, none written
+    assert shown["Duplicate files"].value == "1"
+    assert shown["Duplicate rows"].value == f"{DEFAULT_ROWS:,}"
+    assert shown["Rows read"].value == f"{sum(m['rows']['read'] for m in curated) + DEFAULT_ROWS:,}"
     assert shown["Rows written"].value == f"{sum(m['rows']['written'] for m in curated):,}"
     assert shown["Rows rejected"].value == f"{sum(m['rows']['rejected'] for m in curated):,}"
+    duplicates = dataframe_values(at, 1)
+    assert list(duplicates["File"]) == [DUPLICATE_KEY]
+    assert list(duplicates["Earlier file"]) == [curated[0]["source"]["key"]]
     size_in = sum(m["bytes"]["in"] for m in curated)
     size_out = sum(m["bytes"]["out"] for m in curated)
     assert shown["Parquet size"].delta == f"{(1 - size_out / size_in) * 100:.1f}% smaller"
@@ -364,7 +371,7 @@ def test_pipeline_health_reconciles_with_the_manifests(
     # the broken file's header lacks the required columns: the ingest says so with its code
     assert quarantined[0]["code"] == "missing_column"
     assert list(quarantine_table["Kind"]) == ["required column missing"]
-    files = dataframe_values(at, 1)
+    files = dataframe_values(at, 2)
     assert sorted(files["File"]) == sorted(m["source"]["key"] for m in docs)
     # the quarantined file has no row counts: a dash, not a grid's "None"
     broken = files[files["File"] == BROKEN_KEY].iloc[0]
@@ -373,7 +380,7 @@ def test_pipeline_health_reconciles_with_the_manifests(
     by_file = files.set_index("File")
     for m in curated:
         assert by_file.loc[m["source"]["key"], "Rows read"] == f"{m['rows']['read']:,}"
-    runs = dataframe_values(at, 2)
+    runs = dataframe_values(at, 3)
     steps = list(runs["Step"])
     assert {"Ingest", "Features", "Training"} <= set(steps)
     features_ids = {p.stem for p in (report_lake / "analytics" / "features" / "_runs").glob("*")}

@@ -298,3 +298,42 @@ def test_a_quarantined_file_wrote_no_rows() -> None:
     totals = logic.health_totals(rows)
     # 400 read, 398 written, 2 rejected in the curated files; 100 read, 12 rejected in d.csv
     assert (totals.rows_read, totals.rows_written, totals.rows_rejected) == (500, 398, 14)
+
+
+def test_duplicates_are_counted_per_file_and_in_the_totals() -> None:
+    """A whole file dropped twice (status duplicate) and an overlapping export (curated, some
+    rows already curated): both show, and read = written + rejected + duplicates holds."""
+    copy = {
+        "source": {"key": "transactions/a (1).csv", "size": 1000},
+        "dataset": "transactions",
+        "status": "duplicate",
+        "reason": "the same content was already curated from a.csv",
+        "code": "duplicate_file",
+        "duplicate_of": {"source_id": "x", "key": "transactions/a.csv"},
+        "rows": {"read": 100, "written": 0, "rejected": 0, "duplicates": 100},
+        "bytes": {"in": 1000, "out": 0},
+        "processed_at": "2026-11-29T10:00:00+00:00",
+    }
+    overlap = {
+        "source": {"key": "transactions/e.csv", "size": 900}, "dataset": "transactions",
+        "status": "curated",
+        "rows": {"read": 90, "written": 60, "rejected": 1, "duplicates": 29},
+        "duplicates": {"rows": 29, "conflicting": 4, "earlier": [
+            {"source_id": "x", "key": "transactions/a.csv", "rows": 20},
+            {"source_id": "y", "key": "transactions/c.csv", "rows": 9}]},
+        "bytes": {"in": 900, "out": 200}, "processed_at": "2026-11-30T10:00:00+00:00",
+    }  # fmt: skip
+    rows = logic.file_rows([*MANIFESTS, copy, overlap])
+    assert [r.key for r in rows[:2]] == ["transactions/e.csv", "transactions/a (1).csv"]
+    assert (rows[0].rows_duplicate, rows[0].rows_conflicting) == (29, 4)
+    assert rows[0].duplicate_of == ("transactions/a.csv", "transactions/c.csv")
+    assert (rows[1].status, rows[1].rows_duplicate) == ("duplicate", 100)
+    assert rows[1].duplicate_of == ("transactions/a.csv",)
+    totals = logic.health_totals(rows)
+    assert (totals.files, totals.curated, totals.quarantined, totals.duplicates) == (5, 3, 1, 1)
+    # read 100 + 300 + 100 + 90 = 590 = written 398 + 60, rejected 2 + 1, duplicates 129
+    assert (totals.rows_read, totals.rows_written) == (590, 458)
+    assert (totals.rows_rejected, totals.rows_duplicate) == (3, 129)
+    assert totals.rows_read == totals.rows_written + totals.rows_rejected + totals.rows_duplicate
+    # a duplicate file's bytes are not the curated files' bytes
+    assert (totals.bytes_in, totals.bytes_out) == (4900, 1200)

@@ -56,12 +56,16 @@ class Tx(NamedTuple):
 
     @property
     def instant(self) -> dt.datetime:
-        return dt.datetime.fromisoformat(self.local_time).replace(tzinfo=SEOUL).astimezone(dt.UTC)
+        return (
+            dt.datetime.fromisoformat(self.local_time)
+            .replace(tzinfo=SEOUL)
+            .astimezone(dt.timezone.utc)
+        )
 
 
 def utc_tx(customer: str, utc_time: str, amount: str, **kw: Any) -> Tx:
     """A row given by its UTC time (for the time zone boundary cases)."""
-    local = dt.datetime.fromisoformat(utc_time).replace(tzinfo=dt.UTC).astimezone(SEOUL)
+    local = dt.datetime.fromisoformat(utc_time).replace(tzinfo=dt.timezone.utc).astimezone(SEOUL)
     return Tx(customer, local.replace(tzinfo=None).isoformat(sep=" "), amount, **kw)
 
 
@@ -110,18 +114,30 @@ ARROW_SCHEMA = pa.schema(
 
 
 def write_curated(curated: Path, rows: Sequence[Tx], name: str = "src-0.parquet") -> None:
-    """Write rows as curated Parquet files, one per local month, as ingest lays them out."""
+    """Write rows as curated Parquet files, one per local month, as ingest lays them out, and
+    the ``curated`` manifest naming them (the features job reads what manifests name)."""
+    import json
+
+    outputs = []
     by_month: dict[str, list[tuple[Any, ...]]] = {}
-    for row, values in zip(rows, curated_rows(rows), strict=True):
+    for row, values in zip(rows, curated_rows(rows)):  # same length; no strict= on 3.9
         by_month.setdefault(row.local_time[:7], []).append(values)
     for month, month_rows in by_month.items():
         folder = curated / "transactions" / f"event_month={month}"
         folder.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pylist(
-            [dict(zip(ARROW_SCHEMA.names, v, strict=True)) for v in month_rows],
+            [dict(zip(ARROW_SCHEMA.names, v)) for v in month_rows],
             schema=ARROW_SCHEMA,
         )
         pq.write_table(table, folder / name, compression="zstd")
+        outputs.append({"key": f"transactions/event_month={month}/{name}", "rows": len(month_rows)})
+    manifests = curated / "_manifests" / "transactions"
+    manifests.mkdir(parents=True, exist_ok=True)
+    source = name.removesuffix(".parquet")
+    (manifests / f"{source}.json").write_text(
+        json.dumps({"source_id": source, "status": "curated", "outputs": outputs}),
+        encoding="utf-8",
+    )
 
 
 def ingest_generated(root: Path, rows: int, seed: int) -> Path:

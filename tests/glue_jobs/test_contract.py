@@ -64,7 +64,8 @@ def test_curated_files_have_the_schema_the_job_declares(lake_root: Path) -> None
 def test_spark_reads_every_curated_row_with_the_explicit_schema(
     spark: SparkSession, lake_root: Path, curated_rows: list[dict[str, Any]]
 ) -> None:
-    frame = io.read_curated_transactions(spark, str(lake_root / "curated"))
+    frame, files = io.read_curated_transactions(spark, io.open_zone(str(lake_root / "curated")))
+    assert files == len(list((lake_root / "curated" / "transactions").rglob("*.parquet")))
     assert frame.schema == io.CURATED_SCHEMA  # no partition column, nothing inferred
     assert frame.count() == ROWS == len(curated_rows)
     nulls = frame.where(

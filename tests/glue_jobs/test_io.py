@@ -149,3 +149,35 @@ def test_keep_one_run(zone: io.Zone) -> None:
     assert _runs(zone, "train") == ["run=r2"]
     with pytest.raises(ValueError, match="keep_runs"):
         io.publish(zone, "train", _pointer("r3"), keep_runs=0)
+
+
+def test_curated_files_are_the_ones_curated_manifests_name(zone: io.Zone) -> None:
+    """The job's consistent view of the curated zone: manifests, not a folder listing."""
+    prefix = layout.manifest_prefix()
+    zone.put_json(
+        f"{prefix}a.json",
+        {
+            "status": "curated",
+            "outputs": [{"key": "transactions/event_month=2025-06/a-v2-0.parquet"}],
+        },
+    )
+    # a source whose new version is being published still names its current files
+    zone.put_json(
+        f"{prefix}b.json",
+        {
+            "status": "curated",
+            "outputs": [{"key": "transactions/event_month=2025-07/b-v1-0.parquet"}],
+            "pending_outputs": ["transactions/event_month=2025-07/b-v2-0.parquet"],
+        },
+    )
+    zone.put_json(f"{prefix}c.json", {"status": "quarantined", "outputs": []})
+    zone.put_json(f"{prefix}d.json", {"status": "duplicate", "outputs": []})
+    zone.put_json(f"{prefix}e.json", {"status": "publishing", "outputs": []})  # first version
+    # objects that are not manifests of this dataset are not read
+    zone.put_json("_manifests/other/x.json", {"status": "curated", "outputs": [{"key": "x"}]})
+    zone.put_json(f"{prefix}sub/y.json", {"status": "curated", "outputs": [{"key": "y"}]})
+
+    assert io.curated_files(zone) == [
+        "transactions/event_month=2025-06/a-v2-0.parquet",
+        "transactions/event_month=2025-07/b-v1-0.parquet",
+    ]

@@ -40,10 +40,8 @@ ROWS = [
 def curated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("curated")
     write_curated(folder, ROWS)
-    # what must never be read as data: manifests beside the dataset
-    manifests = folder / "_manifests" / "transactions"
-    manifests.mkdir(parents=True)
-    (manifests / "abc.json").write_text("{}", encoding="utf-8")
+    # a manifest that names nothing (an unreadable or foreign object) contributes nothing
+    (folder / "_manifests" / "transactions" / "abc.json").write_text("{}", encoding="utf-8")
     return folder
 
 
@@ -74,6 +72,7 @@ def test_run_writes_both_snapshots_and_the_report(
     assert (score["a"]["frequency"], score["a"]["recency"], score["a"]["T"]) == (1, 116, 176)
 
     assert report["input"] == {
+        "files": 6,  # one per local month, January to June, as the manifest names them
         "rows": 7,
         "purchase_rows": 5,
         "refund_rows": 1,
@@ -211,3 +210,21 @@ def test_main_parses_argv_and_keeps_a_callers_session(
     report = json.loads(out.splitlines()[-1])
     assert report["run_id"] == "cli-1" and report["parameters"]["horizon_days"] == 60
     assert spark.range(1).count() == 1  # the test's session was not stopped
+
+
+def test_the_job_reads_what_the_manifests_name_not_the_folder(
+    spark: SparkSession, curated: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    lake = tmp_path / "curated"
+    shutil.copytree(curated, lake)
+    month_files = sorted((lake / "transactions").rglob("*.parquet"))
+    # a new version of a source being written (no manifest names it yet): not read
+    for path in month_files:
+        shutil.copyfile(path, path.with_name("src-v2-0.parquet"))
+
+    report = job.run(spark, _args(lake, tmp_path / "analytics", "m1"))
+
+    assert report["input"]["files"] == len(month_files)
+    assert report["input"]["rows"] == len(ROWS)

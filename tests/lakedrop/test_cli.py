@@ -60,6 +60,27 @@ def test_generate_then_drop_curates_and_reports(lake: LocalLake, tmp_path: Path)
     assert (lake.landing / "transactions" / "거래 내역.csv").read_bytes() == csv.read_bytes()
 
 
+def test_a_file_dropped_twice_is_said_to_be_a_duplicate(lake: LocalLake, tmp_path: Path) -> None:
+    first = tmp_path / "week.csv"
+    assert runner.invoke(app, ["generate", str(first), "--rows", "500"]).exit_code == 0
+    again = tmp_path / "week (1).csv"
+    again.write_bytes(first.read_bytes())
+    assert runner.invoke(app, ["drop", str(first)]).exit_code == 0
+    result = runner.invoke(app, ["drop", str(again)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert (
+        "duplicate transactions/week (1).csv: the same content was already curated from "
+        "transactions/week.csv; nothing written" in output
+    )
+    manifests = [
+        json.loads(m.read_text("utf-8"))
+        for m in (lake.curated / "_manifests" / "transactions").glob("*.json")
+    ]
+    assert sorted(m["status"] for m in manifests) == ["curated", "duplicate"]
+    assert sum(m["rows"]["written"] for m in manifests) == 500
+
+
 def test_drop_of_a_bad_file_exits_2_and_says_why(lake: LocalLake, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("name,phone\n김민수,010-1234-5678\n", encoding="utf-8")
@@ -113,3 +134,20 @@ def test_demo_runs_the_whole_pipeline_into_the_lake(lake: LocalLake) -> None:
     ).fetchall()[0]
     assert scored == distinct == customers > 0
     assert "lakedrop report" in result.output
+
+
+def test_drop_while_another_ingest_holds_the_file_says_so(lake: LocalLake, tmp_path: Path) -> None:
+    csv = tmp_path / "week.csv"
+    assert runner.invoke(app, ["generate", str(csv), "--rows", "50"]).exit_code == 0
+    from ingest import layout
+
+    lock = lake.curated / layout.lock_key("transactions", layout.source_id("transactions/week.csv"))
+    lock.parent.mkdir(parents=True)
+    lock.write_text('{"token": "other", "expires_at": 4000000000}', encoding="utf-8")
+    result = runner.invoke(app, ["drop", str(csv)])
+    assert result.exit_code == 3
+    output = " ".join(result.output.split())
+    assert "busy another ingest of transactions/week.csv holds its lease" in output
+    assert not (lake.curated / "_manifests").exists() or not any(
+        (lake.curated / "_manifests").rglob("*.json")
+    )

@@ -251,9 +251,7 @@ def test_s3_put_event_curates_the_object(lake: Lake, sample: Sample) -> None:
     assert result["manifest"].startswith(f"s3://{CURATED}/_manifests/transactions/")
     assert result["outputs"] == len(manifest["outputs"])
     assert manifest["source"]["size"] == len(sample.data)  # from S3, not the event's 5 MB
-    assert {k for k in lake.keys(CURATED) if k.endswith(".parquet")} == {
-        o["key"] for o in manifest["outputs"]
-    }
+    assert set(lake.parquet_keys()) == {o["key"] for o in manifest["outputs"]}
     assert lake.keys(QUARANTINE) == []
 
 
@@ -456,9 +454,23 @@ def test_sqs_batch_processes_every_message(lake: Lake, sample: Sample) -> None:
 
     assert response == {"batchItemFailures": []}
     assert_curated(lake, PUT_KEY, sample)
-    gz = assert_curated(lake, GZ_KEY, sample)
+    # the .gz holds the same transactions: processed, and every row counted as a duplicate
+    gz = lake.manifest(GZ_KEY)
+    assert gz["status"] == "curated"
     assert gz["format"]["compression"] == "gzip"
-    assert len(lake.curated_rows(lake.parquet_keys())) == 2 * sample.rows
+    assert gz["rows"] == {
+        "read": sample.rows,
+        "written": 0,
+        "rejected": 0,
+        "lines_rejected": 0,
+        "duplicates": sample.rows,
+    }
+    assert gz["duplicates"]["identical"] == sample.rows
+    assert gz["duplicates"]["earlier"] == [
+        {"source_id": lake.manifest(PUT_KEY)["source_id"], "key": PUT_KEY, "rows": sample.rows}
+    ]
+    assert gz["outputs"] == []
+    assert len(lake.curated_rows(lake.parquet_keys())) == sample.rows
 
 
 def test_sqs_message_failing_on_storage_is_reported_and_others_processed(
@@ -543,3 +555,60 @@ def test_errors_are_described_without_row_values() -> None:
     missing = ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "GetObject")
     assert "NoSuchBucket" in handler.describe_error(missing)
     assert "'Records'" in handler.describe_error(KeyError("Records"))
+
+
+# --- versions and concurrent deliveries (issue 10) -------------------------------------------
+
+
+def _put_event_for(version_id: str, sequencer: str) -> dict[str, Any]:
+    event = load_event("s3_put")
+    item = event["Records"][0]["s3"]["object"]
+    item.update(versionId=version_id, sequencer=sequencer)
+    return event
+
+
+def test_the_version_the_event_names_is_ingested_and_an_older_one_is_not(
+    lake: Lake, sample: Sample
+) -> None:
+    lake.s3.put_bucket_versioning(Bucket=LANDING, VersioningConfiguration={"Status": "Enabled"})
+    old = lake.s3.put_object(Bucket=LANDING, Key=PUT_KEY, Body=b"transaction_id\nnot the file\n")
+    new = lake.s3.put_object(Bucket=LANDING, Key=PUT_KEY, Body=sample.data)
+
+    # the newer upload's event is processed first; then the older one's arrives
+    (first,) = invoke(_put_event_for(new["VersionId"], "0069289A3E5C1D7F50"))["results"]
+    (late,) = invoke(_put_event_for(old["VersionId"], "0069289A3E5C1D7F42"))["results"]
+
+    assert first["status"] == "curated"
+    assert (late["status"], late["code"]) == ("skipped", "superseded")
+    manifest = assert_curated(lake, PUT_KEY, sample)
+    assert manifest["source"]["version_id"] == new["VersionId"]
+
+
+def test_an_event_for_a_version_already_overwritten_is_skipped(lake: Lake, sample: Sample) -> None:
+    lake.s3.put_bucket_versioning(Bucket=LANDING, VersioningConfiguration={"Status": "Enabled"})
+    old = lake.s3.put_object(Bucket=LANDING, Key=PUT_KEY, Body=sample.data)
+    lake.s3.put_object(Bucket=LANDING, Key=PUT_KEY, Body=sample.data + b"")  # a re-upload
+
+    (result,) = invoke(_put_event_for(old["VersionId"], "0069289A3E5C1D7F42"))["results"]
+
+    # the newer version has its own event: this one publishes nothing
+    assert (result["status"], result["code"]) == ("skipped", "superseded")
+    assert lake.keys(CURATED, "_manifests/") == []
+
+
+def test_a_message_for_an_object_being_ingested_is_retried(lake: Lake, sample: Sample) -> None:
+    from ingest import layout
+
+    lake.land(PUT_KEY, sample.data)
+    lake.land(GZ_KEY, gzip.compress(sample.data))
+    # another invocation holds the lease on the first message's object
+    lock = layout.lock_key("transactions", layout.source_id(PUT_KEY))
+    lake.s3.put_object(Bucket=CURATED, Key=lock, Body=json.dumps({"token": "x", "expires_at": 4e9}))
+    event = load_event("sqs_s3_put")
+
+    response = invoke(event)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": message_ids(event)[0]}]}
+    held = json.loads(lake.read(CURATED, lock))
+    assert held["token"] == "x"  # noqa: S105 (a lease holder id): not taken, not removed
+    assert lake.manifest(GZ_KEY)["status"] == "curated"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from ingest.pseudonymise import (
     PSEUDONYM_HEX_CHARS,
     HmacKey,
     hmac_sql,
+    lower_in_python_sql,
+    normalise,
     normalise_sql,
     phone_fast_sql,
     phone_to_e164,
@@ -403,3 +406,67 @@ def test_phone_fast_path_outside_korea(con: duckdb.DuckDBPyConnection) -> None:
 def test_blank_phone_is_none() -> None:
     assert phone_to_e164("   ", "KR") is None
     assert phone_to_e164("", "KR") is None
+
+
+# --- lower-casing: one definition (str.lower()) -----------------------------------------
+
+# Worked out from Unicode's SpecialCasing.txt: U+0130 lower-cases to "i" + U+0307, and Σ at the
+# end of a word (after a letter, before none) to final ς, elsewhere to σ.
+LOWERED = [
+    ("email", "İZMIR@Example.com", "i\u0307zmir@example.com"),
+    ("name", "ΟΔΟΣ ΠΑΠΑΣ", "οδος παπας"),
+    ("name", "ΣΟΦΙΑ", "σοφια"),  # Σ first in a word: σ
+    ("name", "Σ", "σ"),  # alone: not final (no letter before it)
+    ("name", " ΑΣΣ  Β ", "ασς β"),
+    ("name", "I\u0307stanbul", "i\u0307stanbul"),  # composes to İ first (NFC)
+    ("lower", "ΌΣΟΣ", "όσος"),
+]
+
+
+@pytest.mark.parametrize(("normaliser", "raw", "expected"), LOWERED)
+def test_lower_casing_is_str_lower(normaliser: str, raw: str, expected: str) -> None:
+    assert normalise(normaliser, raw) == expected
+
+
+@pytest.mark.parametrize(("normaliser", "raw", "expected"), LOWERED)
+def test_values_duckdb_lowers_otherwise_are_sent_to_python(
+    con: duckdb.DuckDBPyConnection, normaliser: str, raw: str, expected: str
+) -> None:
+    odd = con.execute(f"SELECT {lower_in_python_sql(normaliser, '$1::VARCHAR')}", [raw])
+    assert odd.fetchall() == [(True,)]
+
+
+def test_duckdb_lower_alone_would_differ(con: duckdb.DuckDBPyConnection) -> None:
+    # why those values go to Python: DuckDB's lower() is Unicode's simple mapping
+    assert _normalise(con, "name", "ΟΔΟΣ") == "οδοσ" != normalise("name", "ΟΔΟΣ")
+    assert _normalise(con, "email", "İ@x") == "i@x" != normalise("email", "İ@x")
+
+
+def test_sql_lower_casing_agrees_with_str_lower_on_every_other_code_point(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    values = [f"A{c}b" for c in chars]  # inside a word, so no character is word-final
+    for normaliser in ("email", "name"):
+        got = con.execute(
+            f"SELECT list_transform($1::VARCHAR[], lambda v: "
+            f"CASE WHEN {lower_in_python_sql(normaliser, 'v')} THEN NULL "
+            f"ELSE {normalise_sql(normaliser, 'v')} END)",
+            [values],
+        ).fetchall()[0][0]
+        differ = [
+            (hex(ord(c)), want, sql)
+            for c, value, sql in zip(chars, values, got, strict=True)
+            if sql is not None and sql != (want := normalise(normaliser, value))
+        ]
+        assert differ == []
+        sent = {c for c, sql in zip(chars, got, strict=True) if sql is None}
+        # only Σ, İ (and, for names, what NFC-composes into İ) go to Python; blanks are None
+        assert sent - {c for c in chars if c.isspace()} <= {"\u03a3", "\u0130"}
+
+
+def test_normalise_refuses_phone_and_unknown_normalisers() -> None:
+    with pytest.raises(ValueError, match="phone"):
+        normalise("phone", "x")
+    with pytest.raises(ValueError, match="unknown normaliser"):
+        normalise("soundex", "x")

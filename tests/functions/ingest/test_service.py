@@ -54,7 +54,9 @@ def manifest(zones: Zones, key: str) -> dict[str, object]:
 
 def curated_parquet(zones: Zones) -> dict[str, bytes]:
     root = Path(zones.curated.uri)
-    return {k: v for k, v in files(root).items() if k.endswith(".parquet")}
+    return {
+        k: v for k, v in files(root).items() if k.endswith(".parquet") and not k.startswith("_")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,13 @@ def test_a_good_file_is_curated_with_a_complete_manifest(
     assert outcome.status == "curated", outcome.reason
     m = manifest(zones, "transactions/2026-11-27.csv")
     assert m["status"] == "curated"
-    assert m["rows"] == {"read": 3000, "written": 3000, "rejected": 0, "lines_rejected": 0}
+    assert m["rows"] == {
+        "read": 3000,
+        "written": 3000,
+        "rejected": 0,
+        "lines_rejected": 0,
+        "duplicates": 0,
+    }
     parquet = curated_parquet(zones)
     outputs = m["outputs"]
     assert isinstance(outputs, list)
@@ -114,7 +122,9 @@ def test_a_changed_object_replaces_its_outputs_and_leaves_nothing_stale(
     after = curated_parquet(zones)
     months = sorted(k.split("/")[1] for k in after)
     assert months == ["event_month=2025-06", "event_month=2025-08"]  # b.csv's file survives
-    assert manifest(zones, "transactions/a.csv")["replaced_outputs"] == 2
+    # all three earlier files are replaced: the new content is a new version, written under
+    # new names (June's file too), and the old ones are removed once the manifest names it
+    assert manifest(zones, "transactions/a.csv")["replaced_outputs"] == 3
     leftovers = [p for p in Path(zones.curated.uri).rglob("*") if p.name.startswith(".tmp-")]
     assert leftovers == []
 
@@ -141,7 +151,13 @@ def test_some_bad_rows_go_to_quarantine_and_the_rest_is_curated(
     outcome = ingest("transactions/a.csv", csv_bytes(good + bad))
     assert outcome.status == "curated"
     m = manifest(zones, "transactions/a.csv")
-    assert m["rows"] == {"read": 102, "written": 100, "rejected": 2, "lines_rejected": 2}
+    assert m["rows"] == {
+        "read": 102,
+        "written": 100,
+        "rejected": 2,
+        "lines_rejected": 2,
+        "duplicates": 0,
+    }
     assert m["reject_reasons"] == {
         "amount: not a valid decimal": 1,
         "the line has fewer fields than the header": 1,
@@ -159,7 +175,13 @@ def test_a_spreadsheet_title_above_the_header_is_skipped(ingest: Ingest, zones: 
     assert outcome.status == "curated"
     m = manifest(zones, "transactions/titled.csv")
     assert m["format"]["header_line"] == 3  # type: ignore[index]
-    assert m["rows"] == {"read": 41, "written": 40, "rejected": 1, "lines_rejected": 1}
+    assert m["rows"] == {
+        "read": 41,
+        "written": 40,
+        "rejected": 1,
+        "lines_rejected": 1,
+        "duplicates": 0,
+    }
     rejects = zones.quarantine.get_bytes("transactions/titled.csv.rejected-rows.jsonl")
     assert rejects is not None
     assert [json.loads(line)["line"] for line in rejects.splitlines()] == [5]  # as in the file

@@ -13,8 +13,10 @@ import pytest
 from ingest.sniff import (
     MAX_TITLE_LINES,
     SAMPLE_BYTES,
+    RecordCount,
     SourceFormat,
     UnreadableFile,
+    prepare,
     sniff,
     transcode_to_utf8,
 )
@@ -230,8 +232,17 @@ def test_nul_bytes_are_not_text(tmp_path: Path) -> None:
     assert "NUL" in err.value.reason
 
 
-def test_utf16_without_bom_is_refused_not_misread(tmp_path: Path) -> None:
-    data = _csv(HEADER, ROWS).encode("utf-16-le")  # ASCII text: every other byte is NUL
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_read_not_called_binary(tmp_path: Path, codec: str) -> None:
+    text = _csv(KOREAN, ROWS, delimiter="\t")  # every ASCII character has a NUL byte
+    path = _write(tmp_path / "f.txt", text.encode(codec))
+    fmt = sniff(path)
+    assert (fmt.encoding, fmt.delimiter, fmt.header) == (codec, "\t", KOREAN)
+    assert _transcoded(path, fmt, tmp_path) == text
+
+
+def test_nul_bytes_on_both_sides_are_still_binary(tmp_path: Path) -> None:
+    data = b"id,amount\n1,2\x00\x003\n"  # NULs at an even and an odd position
     with pytest.raises(UnreadableFile) as err:
         sniff(_write(tmp_path / "f.csv", data))
     assert err.value.code == "not_text"
@@ -468,3 +479,83 @@ def test_a_first_line_with_a_huge_field_is_not_a_header(tmp_path: Path) -> None:
             sniff(path, is_header=test)
         assert caught.value.code == "no_header"
         assert "128 KiB" in caught.value.reason
+
+
+# --- a header cell with a line break ------------------------------------------------------
+
+
+def test_a_header_cell_with_a_line_break_stays_one_field(tmp_path: Path) -> None:
+    """Excel: the cell "금액" + Alt-Enter + "(원)" is written quoted, rows end in CRLF."""
+    data = '고객번호,"금액\r\n(원)",고객명\r\nC1,1000,홍길동\r\n'.encode("cp949")
+    fmt = sniff(_write(tmp_path / "f.csv", data))
+    assert (fmt.encoding, fmt.header, fmt.skip) == (
+        "cp949",
+        ("고객번호", "금액\r\n(원)", "고객명"),
+        0,
+    )
+
+
+def test_a_header_with_a_line_break_below_a_title(tmp_path: Path) -> None:
+    text = 'Report\r\n\r\nid,"amount\r\n(KRW)",x\r\n1,2,3\r\n'
+    fmt = sniff(_write(tmp_path / "f.csv", text.encode()), is_header=lambda f: "id" in f)
+    assert (fmt.header, fmt.skip) == (("id", "amount\r\n(KRW)", "x"), 2)
+
+
+def test_old_mac_line_ends_are_found(tmp_path: Path) -> None:
+    fmt = sniff(_write(tmp_path / "f.csv", b"id,amount\r1,2\r"))
+    assert (fmt.header, fmt.newline) == (("id", "amount"), "\r")
+
+
+# --- the whole-file pass: prepare ---------------------------------------------------------
+
+
+def _ascii_then_korean(encoding: str) -> tuple[str, bytes]:
+    """A CSV whose first 300 KB are ASCII and whose Korean rows come after (8,000 + 2 rows)."""
+    text = "id,name\r\n" + "".join(f"C{i:07d},Kim\r\n" for i in range(20_000))
+    text += "K1,김민수\r\nK2,이영희\r\n"
+    data = text.encode(encoding)
+    assert data[:SAMPLE_BYTES].isascii() and len(data) > SAMPLE_BYTES
+    return text, data
+
+
+@pytest.mark.parametrize("gzipped", GZIP)
+def test_cp949_past_the_sample_is_decided_from_the_whole_file(
+    tmp_path: Path, gzipped: bool
+) -> None:
+    text, data = _ascii_then_korean("cp949")
+    path = _write(tmp_path / "f.csv", data, gzipped=gzipped)
+    fmt = sniff(path)
+    assert fmt.encoding == "utf-8"  # all the sample shows
+    prepared = prepare(path, fmt, tmp_path / "utf8.csv")
+    assert prepared.fmt.encoding == "cp949"
+    assert prepared.path == tmp_path / "utf8.csv"
+    assert prepared.path.read_bytes().decode("utf-8") == text
+    assert prepared.count == RecordCount(20_002)
+    assert prepared.readable_fmt.duckdb_readable
+    assert prepared.readable_fmt.compression is None
+
+
+def test_utf8_korean_past_the_sample_stays_utf8_and_is_not_copied(tmp_path: Path) -> None:
+    _text, data = _ascii_then_korean("utf-8")
+    path = _write(tmp_path / "f.csv", data)
+    prepared = prepare(path, sniff(path), tmp_path / "utf8.csv")
+    assert (prepared.fmt.encoding, prepared.path) == ("utf-8", path)
+    assert not (tmp_path / "utf8.csv").exists()
+    assert prepared.count is None  # read up to its first Korean only; the transform counts
+
+
+def test_a_gzipped_utf8_file_is_decompressed_once_and_counted(tmp_path: Path) -> None:
+    text = _csv(KOREAN, ROWS * 1000)
+    path = _write(tmp_path / "f.csv.gz", text.encode(), gzipped=True)
+    prepared = prepare(path, sniff(path), tmp_path / "plain.csv")
+    assert prepared.path.read_bytes().decode("utf-8") == text
+    assert prepared.count == RecordCount(3000)
+
+
+def test_a_truncated_gzip_is_bad_gzip(tmp_path: Path) -> None:
+    data = gzip.compress(_csv(HEADER, ROWS * 50_000).encode(), mtime=0)
+    path = _write(tmp_path / "f.csv.gz", data[: len(data) // 2])
+    with pytest.raises(UnreadableFile) as err:
+        prepare(path, sniff(path), tmp_path / "plain.csv")
+    assert err.value.code == "bad_gzip"
+    assert str(tmp_path) not in err.value.reason

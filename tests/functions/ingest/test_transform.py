@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.contracts import ContractRegistry, map_header
+from ingest.contracts import ContractError, ContractRegistry, map_header, parse_contract
 from ingest.pseudonymise import HmacKey
-from ingest.sniff import sniff
-from ingest.transform import TransformResult, transform
+from ingest.sniff import RecordCount, sniff
+from ingest.transform import TransformError, TransformResult, transform
 from tests.functions.ingest.conftest import expected_pseudonym as P
 
 HEADER = (
@@ -249,3 +250,204 @@ def test_local_times_around_clock_changes(tmp_path: Path, key: HmacKey, zone: st
     assert {
         text: (got[f"Z{i}"]["event_time"], got[f"Z{i}"]["month"]) for i, text in enumerate(cases)
     } == cases
+
+
+# --- numbers: thousands separators in valid groups only, no silent rounding ---------------
+
+
+def _amount_row(tid: str, amount: str, quantity: str = "1") -> str:
+    return (
+        f'{tid},C1,김민수,kim@naver.com,010-1234-5678,2025-06-01 10:00:00,"{amount}",'
+        f'"{quantity}",식품,online,KR,N\n'
+    )
+
+
+# amount is decimal(18, 2), quantity an integer; worked out by hand
+GOOD_NUMBERS = {
+    "1,234": Decimal("1234.00"),
+    "1,234,567.5": Decimal("1234567.50"),
+    " -4,500.25 ": Decimal("-4500.25"),
+    "+7": Decimal("7.00"),
+    "1.230": Decimal("1.23"),  # the extra digit is a zero: the value is unchanged
+    ".5": Decimal("0.50"),
+    "12500": Decimal("12500.00"),
+}
+BAD_NUMBERS = {
+    "1,5": "amount: not a valid decimal",  # was read as 15
+    "12,50": "amount: not a valid decimal",  # was read as 1250
+    "1.234,56": "amount: not a valid decimal",  # was read as 1.23
+    "1,2345": "amount: not a valid decimal",
+    ",123": "amount: not a valid decimal",
+    "1e3": "amount: not a valid decimal",
+    "1_000": "amount: not a valid decimal",
+    "1.234": "amount: more than 2 decimal places",  # was rounded to 1.23
+    "1,234.567": "amount: more than 2 decimal places",
+}
+
+
+def test_amounts_accept_thousands_separators_in_groups_only(tmp_path: Path, key: HmacKey) -> None:
+    rows = [_amount_row(f"G{i}", text) for i, text in enumerate(GOOD_NUMBERS)]
+    rows += [_amount_row(f"B{i}", text) for i, text in enumerate(BAD_NUMBERS)]
+    result = run(tmp_path, HEADER + "".join(rows), key)
+    assert (result.rows_read, result.rows_written, result.rows_rejected) == (16, 7, 9)
+    got = read_rows(result)
+    assert {tid: got[tid]["amount"] for tid in got} == {
+        f"G{i}": value for i, value in enumerate(GOOD_NUMBERS.values())
+    }
+    assert result.reject_reasons == {
+        "amount: not a valid decimal": 7,
+        "amount: more than 2 decimal places": 2,
+    }
+    assert result.rejects_path is not None
+    rejects = [json.loads(line) for line in result.rejects_path.read_text("utf-8").splitlines()]
+    assert {r["fields"]["amount"]: r["reason"] for r in rejects} == BAD_NUMBERS
+
+
+def test_integers_are_whole_numbers(tmp_path: Path, key: HmacKey) -> None:
+    cases = {"Q1": "1,000", "Q2": "3.00", "Q3": " 12 ", "Q4": "1.5", "Q5": "0x10", "Q6": "2e1"}
+    rows = [_amount_row(tid, "100", quantity) for tid, quantity in cases.items()]
+    result = run(tmp_path, HEADER + "".join(rows), key)
+    assert {tid: r["quantity"] for tid, r in read_rows(result).items()} == {
+        "Q1": 1000,
+        "Q2": 3,
+        "Q3": 12,
+    }
+    assert result.reject_reasons == {
+        "quantity: not a valid integer": 2,
+        "quantity: not a whole number": 1,  # was rounded to 2
+    }
+
+
+def test_a_contract_can_ask_to_round(tmp_path: Path, key: HmacKey) -> None:
+    contract = ContractRegistry().get("transactions")
+    assert contract is not None
+    columns = tuple(
+        c.model_copy(update={"round": True}) if c.name == "amount" else c for c in contract.columns
+    )
+    rounding = contract.model_copy(update={"columns": columns})
+    cases = {"R1": "1.235", "R2": "-1.235", "R3": "1.225", "R4": "1,234.5678", "R5": "1.234,56"}
+    source = tmp_path / "round.csv"
+    source.write_text(
+        HEADER + "".join(_amount_row(t, a) for t, a in cases.items()), encoding="utf-8"
+    )
+    fmt = sniff(source)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = transform(
+        source, fmt, map_header(rounding, list(fmt.header)), rounding, key,
+        out_dir=work / "out", work_dir=work, sid="abc", memory_limit="500MB",
+    )  # fmt: skip
+    # half away from zero, worked out by hand
+    assert {tid: r["amount"] for tid, r in read_rows(result).items()} == {
+        "R1": Decimal("1.24"),
+        "R2": Decimal("-1.24"),
+        "R3": Decimal("1.23"),
+        "R4": Decimal("1234.57"),
+    }
+    assert result.reject_reasons == {"amount: not a valid decimal": 1}
+
+
+# --- the count of records is independent of DuckDB ----------------------------------------
+
+
+def test_a_200_mb_record_is_a_rejected_row_not_lost(tmp_path: Path, key: HmacKey) -> None:
+    """DuckDB drops a record longer than its buffer (128 MiB here) without a word."""
+    source = tmp_path / "big.csv"
+    rows = [_row(f"R{i}", "2025-06-30 23:30:00").encode() for i in range(2000)]
+    with source.open("wb") as out:
+        out.write(HEADER.encode() + b"".join(rows[:1000]))
+        out.write(b"T0,C1," + b"x" * 200_000_000 + b"\n")
+        out.write(b"".join(rows[1000:]))
+    contract = ContractRegistry().get("transactions")
+    assert contract is not None
+    fmt = sniff(source)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = transform(
+        source, fmt, map_header(contract, list(fmt.header)), contract, key,
+        out_dir=work / "out", work_dir=work, sid="abc", memory_limit="500MB",
+    )  # fmt: skip
+    # 1,000 + 1 + 1,000 records; the long one is line 1002 (the header is line 1)
+    assert (result.rows_read, result.rows_written, result.rows_rejected) == (2001, 2000, 1)
+    assert result.reject_reasons == {"the line is longer than the 8 MB limit": 1}
+    assert result.rejects_path is not None
+    (reject,) = [json.loads(line) for line in result.rejects_path.read_text("utf-8").splitlines()]
+    assert (reject["line"], reject["reason"], reject["text"]) == (
+        1002,
+        "the line is longer than the 8 MB limit",
+        "",
+    )
+
+
+def test_counts_that_do_not_reconcile_quarantine_the_file(tmp_path: Path, key: HmacKey) -> None:
+    contract = ContractRegistry().get("transactions")
+    assert contract is not None
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + "".join(GOOD), encoding="utf-8")
+    fmt = sniff(source)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(TransformError) as caught:
+        transform(
+            source, fmt, map_header(contract, list(fmt.header)), contract, key,
+            out_dir=work / "out", work_dir=work, sid="abc", memory_limit="500MB",
+            count=RecordCount(6),  # one record more than DuckDB reads (5)
+        )  # fmt: skip
+    assert caught.value.code == "reconciliation"
+    assert "the file has 6 records" in caught.value.reason
+    assert "found 5" in caught.value.reason
+
+
+def test_a_truncated_gzip_is_bad_gzip_without_a_local_path(tmp_path: Path, key: HmacKey) -> None:
+    contract = ContractRegistry().get("transactions")
+    assert contract is not None
+    text = (HEADER + "".join(GOOD) * 20_000).encode()
+    compressed = gzip.compress(text, mtime=0)
+    source = tmp_path / "in.csv.gz"
+    source.write_bytes(compressed[: len(compressed) // 2])
+    fmt = sniff(source)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(TransformError) as caught:
+        transform(
+            source, fmt, map_header(contract, list(fmt.header)), contract, key,
+            out_dir=work / "out", work_dir=work, sid="abc", memory_limit="500MB",
+        )  # fmt: skip
+    assert caught.value.code == "bad_gzip"
+    assert str(tmp_path) not in caught.value.reason
+
+
+def test_a_header_cell_with_a_line_break_is_mapped(tmp_path: Path, key: HmacKey) -> None:
+    """Excel writes a header cell with a line break quoted, rows with CRLF."""
+    header = HEADER.replace("amount", '"금액\n(원)"').replace("\n", "\r\n")
+    rows = [r.replace("\n", "\r\n") for r in GOOD]
+    result = run(tmp_path, header + "".join(rows), key)
+    assert (result.rows_read, result.rows_written, result.rows_rejected) == (5, 5, 0)
+    assert {tid: r["amount"] for tid, r in read_rows(result).items()} == {
+        tid: e["amount"] for tid, e in EXPECTED.items()
+    }
+
+
+def test_names_lower_cased_as_str_lower(tmp_path: Path, key: HmacKey) -> None:
+    rows = [
+        "G1,C1,ΟΔΟΣ ΠΑΠΑΣ,İnci@Example.com,,2025-06-01 10:00:00,1,1,a,b,GR,N\n",
+        "G2,C1,Emma,EMMA@gmail.com,,2025-06-01 10:00:00,1,1,a,b,GR,N\n",
+    ]
+    got = read_rows(run(tmp_path, HEADER + "".join(rows), key))
+    # worked out from Unicode's SpecialCasing: final sigma, and İ → i + U+0307
+    assert got["G1"]["customer_name"] == P("οδος παπας")
+    assert got["G1"]["email"] == P("i\u0307nci@example.com")
+    assert got["G2"]["customer_name"] == P("emma")
+
+
+def test_round_is_for_decimal_columns_only() -> None:
+    text = """
+dataset: t
+partition: {column: at}
+columns:
+  - {name: at, type: timestamp, required: true}
+  - {name: n, type: integer, round: true}
+"""
+    with pytest.raises(ContractError, match=r"columns\[1\]\(n\)\.round: round applies to decimal"):
+        parse_contract(text, "t.yaml")
+    assert parse_contract(text.replace("integer", "decimal"), "t.yaml").columns[1].round
