@@ -103,8 +103,31 @@ template-lint: $(STAMP) $(SAM_STAMP)
 LAMBDA_PYTHON_VERSION ?= 3.12
 LAMBDA_PYTHON_PREFIX   = $(shell pyenv prefix $(LAMBDA_PYTHON_VERSION) 2>/dev/null)
 
+# The state machine's Publish step (PublishFunction, CodeUri dist/publish_function/): the
+# standard-library-only modules lakedrop.training.publish needs, nothing else (boto3 is in the
+# Lambda runtime). tests/statemachine runs the same handler in-process.
+PUBLISH_DIR ?= dist/publish_function
+PUBLISH_MODULES := lakedrop/__init__.py lakedrop/config.py lakedrop/training.py \
+	lakedrop/sagemaker_launch.py lakedrop/publish_function.py glue_jobs/__init__.py \
+	glue_jobs/features/__init__.py glue_jobs/features/layout.py
+.PHONY: publish-package code-upload
+publish-package:
+	rm -rf $(PUBLISH_DIR) && mkdir -p $(PUBLISH_DIR)/ingest
+	for f in $(PUBLISH_MODULES); do mkdir -p $(PUBLISH_DIR)/$$(dirname $$f) && cp $$f $(PUBLISH_DIR)/$$f; done
+	cp functions/ingest/__init__.py functions/ingest/storage.py $(PUBLISH_DIR)/ingest/
+
+## Upload the features job's code (Glue script, EMR entry point, glue_jobs.zip) and the training
+## source to the stack's analytics bucket: make code-upload ANALYTICS_BUCKET=<AnalyticsBucketName>
+code-upload: glue-package
+	@test -n "$(ANALYTICS_BUCKET)" || (echo "set ANALYTICS_BUCKET (stack output AnalyticsBucketName)"; exit 2)
+	aws s3 cp $(GLUE_ZIP) s3://$(ANALYTICS_BUCKET)/code/features/glue_jobs.zip
+	aws s3 cp glue_jobs/glue_entry.py s3://$(ANALYTICS_BUCKET)/code/features/glue_entry.py
+	aws s3 cp glue_jobs/features/job.py s3://$(ANALYTICS_BUCKET)/code/features/job.py
+	tar -czf dist/sourcedir.tar.gz -C training --exclude __pycache__ train.py churn_model requirements.txt
+	aws s3 cp dist/sourcedir.tar.gz s3://$(ANALYTICS_BUCKET)/sagemaker/code/sourcedir.tar.gz
+
 ## Build the Lambda artefacts into .aws-sam/ without Docker (needs python3.12, see above).
-sam-build: $(SAM_STAMP)
+sam-build: $(SAM_STAMP) publish-package
 	PATH="$(if $(LAMBDA_PYTHON_PREFIX),$(LAMBDA_PYTHON_PREFIX)/bin:)$$PATH" SAM_CLI_TELEMETRY=0 \
 		$(SAM_BIN)/sam build --template-file template.yaml
 	@du -sh .aws-sam/build/IngestFunction | sed 's/^/unzipped IngestFunction artefact: /'

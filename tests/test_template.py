@@ -51,6 +51,15 @@ NO_RESOURCE_LEVEL_ACTIONS = {
     "xray:GetSamplingTargets",
     "xray:GetSamplingStatisticSummaries",
     "cloudwatch:PutMetricData",
+    # Step Functions' log delivery to CloudWatch Logs (documented: resource "*" only)
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
 }
 # Python runtimes that run on Amazon Linux 2 (glibc 2.26): DuckDB >= 1.3 wheels need >= 2.27.
 AMAZON_LINUX_2_PYTHONS = {"python3.8", "python3.9", "python3.10", "python3.11"}
@@ -334,10 +343,16 @@ def test_bucket_names_are_unique_per_account_and_region(resources: dict[str, Any
 # --- ingest queue ----------------------------------------------------------------------------
 
 
-def test_ingest_queue_redrives_to_the_dead_letter_queue(resources: dict[str, Any]) -> None:
+def test_ingest_queue_redrives_to_the_dead_letter_queue(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
     redrive = resources["IngestQueue"]["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == getatt("IngestDeadLetterQueue", "Arn")
-    assert 3 <= int(redrive["maxReceiveCount"]) <= 10
+    # one number for the queue and the function, which quarantines on the last delivery
+    assert redrive["maxReceiveCount"] == {"Ref": "IngestMaxReceiveCount"}
+    assert 3 <= int(template["Parameters"]["IngestMaxReceiveCount"]["Default"]) <= 10
+    env = function_properties(template, "IngestFunction")["Environment"]["Variables"]
+    assert env["MAX_RECEIVE_COUNT"] == {"Ref": "IngestMaxReceiveCount"}
 
 
 def test_dead_letter_queue_keeps_messages_14_days(resources: dict[str, Any]) -> None:
