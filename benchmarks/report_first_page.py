@@ -6,7 +6,7 @@
 Builds, for each size, a lake whose analytics zone follows the training contract: two training
 runs (the overview compares with the previous one), each written by the training unit's own
 writer (``training/train.py``'s ``write_outputs``: the predictions schema, zstd Parquet,
-summary.json from ``churn_model.pipeline.summarise``, metrics from ``churn_model.metrics``)
+_summary.json from ``churn_model.pipeline.summarise``, metrics from ``churn_model.metrics``)
 and published with ``lakedrop.training.publish``; the scores themselves are synthesised with
 numpy (no model is fitted). Plus a features run report and 50 ingest manifests.
 
@@ -18,7 +18,7 @@ Then, in a fresh Python process per repetition, renders pages with Streamlit's A
 * ``warm``: a new session (a new AppTest) in the same process: Streamlit's caches are filled.
 
 The same is measured on a 1,000-customer lake in the same run: the baseline. The Overview
-reads only summary.json and small JSON documents, so its time should not grow with the number
+reads only _summary.json and small JSON documents, so its time should not grow with the number
 of customers; the at-risk page (reads the predictions table) is timed too, for information.
 Results: benchmarks/out/report_first_page.json; docs/report.md records them.
 """

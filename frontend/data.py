@@ -21,6 +21,7 @@ Every read failure surfaces as ``DataError`` with a plain message; a missing obj
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -54,6 +55,9 @@ MODELS_LATEST: Final = "models/_LATEST.json"
 METRICS_PREFIX: Final = "metrics/"
 FEATURES_RUNS_PREFIX: Final = "features/_runs/"
 MANIFESTS_PREFIX: Final = "_manifests/"
+# Every manifest in one gzipped JSON-lines object, kept current by ingest (docs/lake.md,
+# "Manifest index"): the health page makes one GET instead of one per landed object.
+MANIFEST_INDEX_KEY: Final = "_index/manifests.jsonl.gz"
 
 
 def metrics_key(run_id: str) -> str:
@@ -65,7 +69,7 @@ def predictions_key(run_id: str) -> str:
 
 
 def summary_key(run_id: str) -> str:
-    return f"predictions/{run_id}/summary.json"
+    return f"predictions/{run_id}/_summary.json"
 
 
 class DataError(Exception):
@@ -108,6 +112,10 @@ class Store(Protocol):
         """Every key below ``prefix`` (recursively) ending with ``suffix``, sorted."""
         ...
 
+    def listing(self, prefix: str, suffix: str) -> list[tuple[str, float]]:
+        """``keys``, each with its last-modified time (seconds since the epoch)."""
+        ...
+
     def read_parquet(self, key: str, columns: tuple[str, ...] | None) -> pa.Table | None: ...
 
 
@@ -124,11 +132,14 @@ class LocalStore:
         return path.read_bytes() if path.is_file() else None
 
     def keys(self, prefix: str, suffix: str) -> list[str]:
+        return [key for key, _ in self.listing(prefix, suffix)]
+
+    def listing(self, prefix: str, suffix: str) -> list[tuple[str, float]]:
         folder = self.root / prefix
         if not folder.is_dir():
             return []
         return sorted(
-            p.relative_to(self.root).as_posix()
+            (p.relative_to(self.root).as_posix(), p.stat().st_mtime)
             for p in folder.rglob(f"*{suffix}")
             if p.is_file() and not p.name.startswith(".")  # .x.part: a write in progress
         )
@@ -159,6 +170,9 @@ class S3Store:
         return body
 
     def keys(self, prefix: str, suffix: str) -> list[str]:
+        return [key for key, _ in self.listing(prefix, suffix)]
+
+    def listing(self, prefix: str, suffix: str) -> list[tuple[str, float]]:
         start = len(self.prefix)
         paginator = self.client.get_paginator("list_objects_v2")
         found = []
@@ -166,7 +180,7 @@ class S3Store:
             for item in page.get("Contents", []):
                 key = item["Key"][start:]
                 if key.endswith(suffix) and not key.rsplit("/", 1)[-1].startswith("."):
-                    found.append(key)
+                    found.append((key, item["LastModified"].timestamp()))
         return sorted(found)
 
     def read_parquet(self, key: str, columns: tuple[str, ...] | None) -> pa.Table | None:
@@ -232,6 +246,10 @@ def read_json(store: Store, key: str) -> Any | None:
 def read_all_json(store: Store, prefix: str) -> list[Any]:
     """Every ``*.json`` below ``prefix`` (S3: read in parallel; one GET each)."""
     keys = _guarded(f"{store.uri}/{prefix}", lambda: store.keys(prefix, ".json"))
+    return _read_many(store, keys)
+
+
+def _read_many(store: Store, keys: list[str]) -> list[Any]:
     if not keys:
         return []
     if isinstance(store, LocalStore) or len(keys) == 1:
@@ -240,6 +258,47 @@ def read_all_json(store: Store, prefix: str) -> list[Any]:
         with ThreadPoolExecutor(min(S3_READ_THREADS, len(keys))) as pool:
             docs = list(pool.map(lambda key: read_json(store, key), keys))
     return [d for d in docs if isinstance(d, dict)]
+
+
+def read_manifest_index(store: Store) -> tuple[float, dict[str, tuple[float, Any]]]:
+    """The manifest index: (watermark, key → (last modified, manifest)); (0, {}) if none."""
+    where = f"{store.uri}/{MANIFEST_INDEX_KEY}"
+    try:
+        raw = _guarded(where, lambda: store.read_bytes(MANIFEST_INDEX_KEY))
+    except DataError:
+        # The index is a shortcut: unreadable (S3 answers a missing key with 403 to a role
+        # that may list only some prefixes), the manifests themselves are read.
+        return 0.0, {}
+    if raw is None:
+        return 0.0, {}
+    try:
+        lines = gzip.decompress(raw).decode("utf-8").splitlines()
+        watermark = float(json.loads(lines[0])["watermark"])
+        entries = {}
+        for line in lines[1:]:
+            entry = json.loads(line)
+            entries[str(entry["key"])] = (float(entry["last_modified"]), entry["manifest"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return 0.0, {}  # unreadable: the manifests themselves are read
+    return watermark, entries
+
+
+def read_manifests(store: Store) -> list[Any]:
+    """Every ingest manifest: the index's copy of those written before its watermark and not
+    changed since, a GET for each other one (docs/lake.md, "Manifest index")."""
+    watermark, indexed = read_manifest_index(store)
+    listed = _guarded(
+        f"{store.uri}/{MANIFESTS_PREFIX}", lambda: store.listing(MANIFESTS_PREFIX, ".json")
+    )
+    docs: list[Any] = []
+    unread: list[str] = []
+    for key, modified in listed:
+        known = indexed.get(key)
+        if known is not None and modified < watermark and known[0] == modified:
+            docs.append(known[1])
+        else:
+            unread.append(key)
+    return [d for d in docs if isinstance(d, dict)] + _read_many(store, unread)
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +357,7 @@ def metrics_history() -> list[dict[str, Any]]:
 
 
 def summary(run_id: str) -> dict[str, Any] | None:
-    """``predictions/<run_id>/summary.json``: the pre-aggregates the overview shows."""
+    """``predictions/<run_id>/_summary.json``: the pre-aggregates the overview shows."""
     return _dict(_run_json(zones().analytics, summary_key(run_id)))
 
 
@@ -312,9 +371,14 @@ def features_reports() -> list[dict[str, Any]]:
     return _all_json(zones().analytics, FEATURES_RUNS_PREFIX)
 
 
+@st.cache_data(ttl=FRESH_TTL_S, show_spinner=False)
+def _manifests(uri: str) -> list[Any]:
+    return read_manifests(_store(uri))
+
+
 def manifests() -> list[dict[str, Any]]:
     """Every ingest manifest: one per landed object."""
-    return _all_json(zones().curated, MANIFESTS_PREFIX)
+    return _manifests(zones().curated)
 
 
 def clear_caches() -> None:

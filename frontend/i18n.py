@@ -191,6 +191,10 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "health.rows_rejected": {"ko": "거부된 행", "en": "Rows rejected"},
     "health.duplicates": {"ko": "중복 파일", "en": "Duplicate files"},
     "health.rows_duplicate": {"ko": "중복 행", "en": "Duplicate rows"},
+    "health.rows_quarantined": {
+        "ko": "격리된 파일의 정상 행",
+        "en": "Good rows of quarantined files",
+    },
     "health.duplicate_list": {
         "ko": "이미 정제된 데이터를 다시 담은 파일",
         "en": "Files that repeat data already curated",
@@ -281,6 +285,11 @@ QUARANTINE_KINDS: Final[dict[str, dict[Lang, str]]] = {
     "unparseable": {"ko": "CSV 해석 실패", "en": "unparseable CSV"},
     "too_many_rejects": {"ko": "거부된 행이 너무 많음", "en": "too many rejected rows"},
     "reconciliation": {"ko": "행 수 불일치", "en": "row counts do not reconcile"},
+    "too_large": {"ko": "파일이 너무 큼", "en": "file too large"},
+    "exhausted": {
+        "ko": "처리 한도 초과 (메모리·디스크·시간)",
+        "en": "over the memory, disk or time limit",
+    },
 }
 
 FEATURES: Final[dict[str, dict[Lang, str]]] = {

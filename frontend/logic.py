@@ -110,7 +110,7 @@ def _kpi_values(summary: Mapping[str, Any]) -> dict[str, float | None]:
 def overview_kpis(
     summary: Mapping[str, Any], previous: Mapping[str, Any] | None = None
 ) -> dict[str, Kpi]:
-    """The headline figures of a run's ``summary.json``, with the previous run's beside them."""
+    """The headline figures of a run's ``_summary.json``, with the previous run's beside them."""
     now = _kpi_values(summary)
     before = _kpi_values(previous) if previous else {}
     return {name: Kpi(value, before.get(name)) for name, value in now.items()}
@@ -461,6 +461,7 @@ class FileRow:
     rows_rejected: int | None
     rows_duplicate: int | None  # not written: their key (or the whole file) was curated before
     rows_conflicting: int | None  # ... of which with other values than the kept copy
+    rows_quarantined: int | None  # good rows of a file quarantined whole: not written either
     duplicate_of: tuple[str, ...]  # the earlier files those rows (or the whole file) repeat
     bytes_in: int | None
     bytes_out: int | None
@@ -475,9 +476,10 @@ def _int(value: object) -> int | None:
 def file_rows(manifests: Iterable[Mapping[str, Any]]) -> list[FileRow]:
     """One row per landed object (its ingest manifest), most recently processed first.
 
-    A quarantined file wrote nothing to curated, whatever its manifest's ``rows.written``
-    says (a file with too many rejected rows records how many good rows it had, then is
-    quarantined whole): its rows written are 0.
+    The counts are the manifest's ``rows`` (docs/lake.md), for which read = written +
+    rejected + duplicates + quarantined: a file quarantined whole writes nothing, and its good
+    rows are ``quarantined``. Manifests written before that count existed said such a file's
+    good rows as ``written``: they are read as quarantined.
     """
     rows = []
     for m in manifests:
@@ -486,6 +488,9 @@ def file_rows(manifests: Iterable[Mapping[str, Any]]) -> list[FileRow]:
         source: Mapping[str, Any] = m.get("source") or {}
         status = str(m.get("status") or "unknown")
         written = _int(counts.get("written"))
+        quarantined = _int(counts.get("quarantined"))
+        if status == "quarantined" and quarantined is None and written is not None:
+            quarantined, written = written, 0  # an older manifest
         duplicates: Mapping[str, Any] = m.get("duplicates") or {}
         earlier = [e.get("key") for e in duplicates.get("earlier") or []]
         if m.get("duplicate_of"):
@@ -498,10 +503,11 @@ def file_rows(manifests: Iterable[Mapping[str, Any]]) -> list[FileRow]:
                 reason=m.get("reason"),
                 code=m.get("code"),
                 rows_read=_int(counts.get("read")),
-                rows_written=0 if status == "quarantined" and written is not None else written,
+                rows_written=written,
                 rows_rejected=_int(counts.get("rejected")),
                 rows_duplicate=_int(counts.get("duplicates")),
                 rows_conflicting=_int(duplicates.get("conflicting")),
+                rows_quarantined=quarantined,
                 duplicate_of=tuple(str(k) for k in earlier if k),
                 bytes_in=_int(size.get("in", source.get("size"))),
                 bytes_out=_int(size.get("out")),
@@ -523,6 +529,7 @@ class HealthTotals:
     rows_written: int
     rows_rejected: int
     rows_duplicate: int
+    rows_quarantined: int  # good rows of files quarantined whole
     bytes_in: int  # source bytes of the curated files
     bytes_out: int  # their Parquet bytes
 
@@ -543,6 +550,7 @@ def health_totals(rows: Sequence[FileRow]) -> HealthTotals:
         rows_written=sum(r.rows_written or 0 for r in rows),
         rows_rejected=sum(r.rows_rejected or 0 for r in rows),
         rows_duplicate=sum(r.rows_duplicate or 0 for r in rows),
+        rows_quarantined=sum(r.rows_quarantined or 0 for r in rows),
         bytes_in=sum(r.bytes_in or 0 for r in curated),
         bytes_out=sum(r.bytes_out or 0 for r in curated),
     )

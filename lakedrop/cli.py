@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
+import webbrowser
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +33,10 @@ from lakedrop.config import LocalLake
 from lakedrop.generate import ENCODINGS, GenerateSpec, generate
 from lakedrop.local import drop as drop_key
 from lakedrop.local import landing_key, pending_keys, put_in_landing
+from lakedrop.pipeline import STEPS
+
+if TYPE_CHECKING:
+    from lakedrop.training import TrainedRun
 
 app = typer.Typer(
     help="lakedrop on a laptop: the same ingest the Lambda runs, on a folder lake.",
@@ -70,7 +79,13 @@ def _generate(path: Path, spec: GenerateSpec) -> Path:
 
 @app.command("generate")
 def generate_command(
-    path: Annotated[Path, typer.Argument(help="where to write the CSV")],
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="where to write the CSV (default: the lake's samples folder, "
+            ".lakedrop/samples/transactions-<seed>.csv)"
+        ),
+    ] = None,
     rows: Annotated[int, typer.Option(help="number of rows")] = 100_000,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same file)")] = 42,
     customers: Annotated[int | None, typer.Option(help="default: rows / 80")] = None,
@@ -83,7 +98,11 @@ def generate_command(
         bool, typer.Option(help="spaces, blanks, thousands separators, other time formats")
     ] = False,
 ) -> None:
-    """Write a realistic transactions CSV (deterministic for a seed)."""
+    """Write a realistic transactions CSV (deterministic for a seed; transaction ids carry
+    the seed, so files of different seeds never repeat one)."""
+    if path is None:
+        suffix = ".csv.gz" if gzip else ".csv"
+        path = LocalLake.from_env().samples / f"transactions-{seed}{suffix}"
     if encoding not in ENCODINGS:
         raise typer.BadParameter(f"choose {' or '.join(ENCODINGS)}", param_hint="--encoding")
     spec = GenerateSpec(
@@ -125,6 +144,7 @@ def _report(results: list[dict[str, Any]], lake: LocalLake) -> None:
         "written",
         "rejected",
         "duplicates",
+        "quarantined",
         "in → out",
         "time",
     )
@@ -155,12 +175,19 @@ def _report(results: list[dict[str, Any]], lake: LocalLake) -> None:
             f"{rows.get('written', 0):,}" if rows else "-",
             f"{rows.get('rejected', 0):,}" if rows else "-",
             f"{rows.get('duplicates', 0):,}" if rows else "-",
+            f"{rows.get('quarantined', 0):,}" if rows else "-",
             ratio,
             f"{(r.get('timings_s') or {}).get('total', 0):.1f} s",
         )
     console.print(table)
     for r in results:
-        if r["status"] == "quarantined":
+        held = (r.get("rows") or {}).get("quarantined")
+        if r["status"] == "quarantined" and held:
+            console.print(
+                f"[red]quarantined[/] {r['key']}: {r['reason']}; none of its rows were "
+                f"written ({held:,} good ones stay in the quarantined copy)"
+            )
+        elif r["status"] == "quarantined":
             console.print(f"[red]quarantined[/] {r['key']}: {r['reason']}")
         elif r["status"] == "duplicate":
             console.print(f"[yellow]duplicate[/] {r['key']}: {r['reason']}; nothing written")
@@ -168,6 +195,18 @@ def _report(results: list[dict[str, Any]], lake: LocalLake) -> None:
             console.print(
                 f"[yellow]{r['rows']['duplicates']:,} rows[/] of {r['key']} were already "
                 "curated (same transaction_id): not written again"
+            )
+    for r in results:
+        rejects = (r.get("quarantine") or {}).get("rejected_rows")
+        if rejects:
+            from ingest.transform import REJECTED_ROWS_CAP  # noqa: PLC0415
+
+            rejected = int((r.get("rows") or {}).get("rejected") or 0)
+            which = f"the first {REJECTED_ROWS_CAP:,} of " if rejected > REJECTED_ROWS_CAP else ""
+            console.print(
+                f"rejected rows of {r['key']} ({which}{rejected:,}, each with its line and "
+                f"why): [bold]{lake.quarantine / rejects}[/]",
+                soft_wrap=True,
             )
     console.print(f"curated Parquet: [bold]{lake.curated}[/]")
     console.print(f"manifests:       [bold]{lake.curated / '_manifests'}[/]")
@@ -198,7 +237,15 @@ def _drop_files(files: list[Path], dataset: str, verbose: bool) -> list[dict[str
 
 @app.command()
 def drop(
-    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="CSV files (.csv, .tsv, optionally .gz) to land under <dataset>/ and ingest",
+        ),
+    ],
     dataset: Annotated[str, typer.Option(help="dataset folder in landing")] = "transactions",
     verbose: Annotated[bool, typer.Option(help="show the handler's log lines")] = False,
 ) -> None:
@@ -213,24 +260,37 @@ def watch(
     interval: Annotated[float, typer.Option(help="seconds between looks")] = 1.0,
     once: Annotated[bool, typer.Option(help="process what is there, then stop")] = False,
     verbose: Annotated[bool, typer.Option(help="show the handler's log lines")] = False,
+    settle: Annotated[
+        float,
+        typer.Option(help="a file is ingested once its size and mtime stay the same this long"),
+    ] = 2.0,
 ) -> None:
-    """Ingest every file that appears (or changes) in the local landing folder."""
+    """Ingest every file that appears (or changes) in the local landing folder, once it has
+    stopped changing (a copy still being written, even one that pauses, waits)."""
     lake = LocalLake.from_env()
     lake.ensure()
     if once:
         console.print(f"ingesting what waits in [bold]{lake.landing}[/]")
     else:
         console.print(f"watching [bold]{lake.landing}[/] (Ctrl-C to stop)")
-    sizes: dict[str, int] = {}
+    # key → (size, mtime) last seen, and since when it has been so
+    seen: dict[str, tuple[tuple[int, int], float]] = {}
     try:
         while True:
             ready = []
+            now = time.monotonic()
             for key in pending_keys(lake):
-                size = (lake.landing / key).stat().st_size
-                # a file still being written changes size between two looks
-                if once or sizes.get(key) == size:
+                try:
+                    stat = (lake.landing / key).stat()
+                except FileNotFoundError:  # removed since the listing
+                    continue
+                state = (stat.st_size, stat.st_mtime_ns)
+                last = seen.get(key)
+                if last is None or last[0] != state:
+                    seen[key] = (state, now)  # new or still changing: look again later
+                if once or (last is not None and last[0] == state and now - last[1] >= settle):
                     ready.append(key)
-                sizes[key] = size
+                    seen.pop(key, None)
             if ready:
                 _report([_ingest_with_spinner(lake, key, verbose) for key in ready], lake)
             if once:
@@ -281,11 +341,15 @@ def demo(
 
 
 def _downstream() -> None:
-    """The steps after the ingest, in the order the pipeline runs them, with their defaults."""
-    console.rule("features")
-    features()
-    console.rule("training")
-    train()
+    """The steps after the ingest: ``lakedrop.pipeline.STEPS`` (the state machine's states), in
+    that order, each run by its local function in ``LOCAL_STEPS`` with its defaults. A step that
+    fails ends the run (``typer.Exit``), so the run's model, metrics and predictions become
+    current (Publish: ``models/_LATEST.json`` moves) only after every step before it succeeded.
+    """
+    done: dict[str, Any] = {}
+    for step in STEPS:
+        console.rule(step.lower())
+        done[step] = LOCAL_STEPS[step](done)
     console.print(
         "\nthe report: [bold]lakedrop report[/] (or `make report`) → http://127.0.0.1:8501/"
     )
@@ -295,8 +359,27 @@ def _downstream() -> None:
 def run() -> None:
     """Run the pipeline once on the local lake: ingest what waits in landing, then features and
     training (what the scheduled steps do on AWS)."""
+    if not pending_keys(LocalLake.from_env()):
+        console.print("nothing new in landing: features and training run on what is curated")
     watch(once=True)
     _downstream()
+
+
+JAVA_NEEDED = (
+    "[red]Java 17 is needed[/] for the features job (Spark) and was not found (JAVA_HOME or "
+    "`java` on PATH): install it, e.g. `sudo apt-get install openjdk-17-jre-headless` or "
+    "`brew install openjdk@17`, then run again"
+)
+
+
+def _java() -> str | None:
+    """The java Spark's launcher would start: $JAVA_HOME/bin/java when JAVA_HOME is set,
+    else `java` on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        return str(java) if os.access(java, os.X_OK) else None
+    return shutil.which("java")
 
 
 @app.command()
@@ -310,9 +393,14 @@ def features(
 ) -> None:
     """Compute the customer features (train + score snapshots) from the local curated zone,
     with the same Spark job Glue and EMR Serverless run."""
+    from pyspark.errors import PySparkRuntimeError  # noqa: PLC0415
+
     from glue_jobs.features import job, layout  # noqa: PLC0415 (pyspark: only for this command)
     from glue_jobs.features.settings import FeaturesArgs, new_run_id  # noqa: PLC0415
 
+    if _java() is None:
+        console.print(JAVA_NEEDED, soft_wrap=True)
+        raise typer.Exit(code=1)
     lake = LocalLake.from_env()
     lake.ensure()
     if not any((lake.curated / layout.CURATED_DATASET).glob("*=*/*.parquet")):
@@ -333,7 +421,13 @@ def features(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     with console.status("computing features with Spark (local)…"):
-        spark = job.start_spark(job.APP_NAME, "local[*]", driver_memory=driver_memory)
+        try:
+            spark = job.start_spark(job.APP_NAME, "local[*]", driver_memory=driver_memory)
+        except PySparkRuntimeError as error:  # Java there, but the JVM did not start
+            if error.getErrorClass() != "JAVA_GATEWAY_EXITED":
+                raise
+            console.print(JAVA_NEEDED, soft_wrap=True)
+            raise typer.Exit(code=1) from None
         spark.sparkContext.setLogLevel("ERROR")
         try:
             report = job.run(spark, args)
@@ -373,24 +467,47 @@ def train(
     """Train, validate (out of time) and score the churn model on the local features, with
     the SageMaker script (training/train.py) run as a container would run it; publish model,
     metrics and predictions to the analytics zone."""
-    from lakedrop import training  # noqa: PLC0415 (only this command needs it)
+    _publish_step(
+        _training_step(seed=seed, n_jobs=n_jobs, n_estimators=n_estimators, run_id=run_id)
+    )
+
+
+def _training_step(
+    *, seed: int = 42, n_jobs: int = -1, n_estimators: int = 300, run_id: str | None = None
+) -> TrainedRun:
+    """The Training step: train.py's outputs in the lake's work folder, nothing published."""
+    from lakedrop import training  # noqa: PLC0415 (only training needs it)
 
     lake = LocalLake.from_env()
     lake.ensure()
     try:
-        with console.status("training the churn model (training/train.py, local)…"):
-            result = training.run_local(
+        label = "training the churn model (training/train.py, local)"
+        with console.status(f"{label}…") as status:
+            return training.train_local(
                 lake,
                 run_id=run_id,
                 seed=seed,
                 n_jobs=n_jobs,
                 extra={"n-estimators": n_estimators},
+                progress=lambda step: status.update(f"{label}: {step}…"),
             )
     except training.NoFeaturesError as error:
         console.print(f"[red]no features yet[/]: {error}")
         raise typer.Exit(code=1) from error
     except (training.TrainingError, ValueError) as error:
         console.print(f"[red]training failed[/]: {error}")
+        raise typer.Exit(code=1) from error
+
+
+def _publish_step(trained: TrainedRun) -> None:
+    """The Publish step: the run's outputs to the analytics zone, ``models/_LATEST.json`` last."""
+    from lakedrop import training  # noqa: PLC0415
+
+    lake = LocalLake.from_env()
+    try:
+        result = training.publish_local(lake, trained)
+    except (training.TrainingError, OSError, ValueError) as error:
+        console.print(f"[red]publish failed[/] (the previous model stays current): {error}")
         raise typer.Exit(code=1) from error
     metrics, summary = result["metrics"], result["summary"]
     cutoffs = metrics["cutoffs"]
@@ -426,17 +543,85 @@ def train(
     console.print(f"model:       [bold]{lake.analytics / pointer['model']}[/]")
 
 
-def _report_command(port: int, headless: bool) -> list[str]:
+# What `lakedrop run` runs for each of the pipeline's steps (lakedrop.pipeline.STEPS, the state
+# machine's states): the same order, one local function each; a test checks none is missing.
+LOCAL_STEPS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "Features": lambda done: features(),
+    "Training": lambda done: _training_step(),
+    "Publish": lambda done: _publish_step(done["Training"]),
+}
+
+
+def _report_command(port: int) -> list[str]:
     # `streamlit run frontend/app.py` with the pages' libraries imported before the server
-    # listens (frontend/serve.py): the first visitor does not wait for them
+    # listens (frontend/serve.py): the first visitor does not wait for them. Always headless:
+    # otherwise Streamlit's first run asks for an e-mail address on the terminal (and exits
+    # 255 when there is none); `lakedrop report` opens the browser itself.
     return [
         sys.executable, "-m", "frontend.serve",
         "--server.address", "127.0.0.1",
         "--server.port", str(port),
-        "--server.headless", "true" if headless else "false",
+        "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
     ]  # fmt: skip
+
+
+# How long the report may take to answer its health check before we say so (it keeps starting)
+REPORT_READY_SECONDS = 60.0
+
+
+def _ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait until the server answers its health check; False if it exited or took too long."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as response:  # noqa: S310 (our own http://127.0.0.1 URL)
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _serve(
+    command: list[str], env: dict[str, str], cwd: Path, url: str, *, open_browser: bool
+) -> int:
+    """Run the Streamlit server as a child, say when it answers, stop it with us.
+
+    SIGTERM and SIGHUP sent to ``lakedrop report`` (``kill PID``, a closed terminal, a service
+    manager) are forwarded to the server, and the server is stopped whatever way this process
+    leaves: a later start finds the port free. Ctrl-C reaches both (one process group).
+    """
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL)  # noqa: S603
+
+    def forward(signum: int, _frame: object) -> None:
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    forwarded = (signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, forward) for s in forwarded}
+    try:
+        if _ready(url, process, REPORT_READY_SECONDS):
+            console.print(f"report on [bold]{url}[/] (Ctrl-C to stop)")
+            if open_browser and sys.stdout.isatty():
+                webbrowser.open(url)
+        elif process.poll() is None:
+            console.print(f"[yellow]the report does not answer on {url} yet[/]; still waiting")
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        return process.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @app.command()
@@ -463,18 +648,16 @@ def report(
         )
     elif missing:
         console.print(f"[yellow]not produced yet[/]: {', '.join(missing)} (those pages stay empty)")
-    console.print(f"report on [bold]http://127.0.0.1:{port}/[/] (Ctrl-C to stop), lake {lake.root}")
+    url = f"http://127.0.0.1:{port}/"
+    console.print(f"starting the report on {url}, lake {lake.root}")
     environment = {**os.environ, **lake.report_environment()}
-    command = _report_command(port, headless)
+    command = _report_command(port)
     # Streamlit reads .streamlit/config.toml (theme, toolbar) from its working directory: the
     # project's root, where frontend/ is; the lake's URIs above are absolute.
-    project = Path(command[4]).parent.parent
-    try:
-        completed = subprocess.run(command, env=environment, cwd=project, check=False)  # noqa: S603
-    except KeyboardInterrupt:
-        return
-    if completed.returncode not in (0, -2, 130):  # -2 / 130: stopped with Ctrl-C
-        raise typer.Exit(code=completed.returncode)
+    project = Path(__file__).resolve().parent.parent
+    returncode = _serve(command, environment, project, url, open_browser=not headless)
+    if returncode not in (0, -2, -15, 130, 143):  # stopped with Ctrl-C or a forwarded SIGTERM
+        raise typer.Exit(code=returncode)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -763,13 +763,14 @@ def _format_rows(
     id_width: int,
     *,
     messy_rng: np.random.Generator | None,
+    id_prefix: str = "T",
 ) -> pa.Array:
     """One string per row, each a complete CSV line including its terminator."""
     n = len(lines)
     customers = len(identities.customer_id)
     customer = pa.array(lines.customer)
     transaction_id = pc.binary_join_element_wise(
-        "T",
+        id_prefix,
         pc.utf8_lpad(
             pa.array(np.arange(first_row, first_row + n, dtype=np.int64)).cast(pa.string()),
             width=id_width,
@@ -917,6 +918,9 @@ def generate(
     )
     value_rng = np.random.default_rng(seeds.line_values)
     id_width = max(9, len(str(spec.rows)))
+    # transaction ids carry the seed (T42-000000001): files generated with other seeds never
+    # share one (ingest drops a repeated transaction_id as a duplicate)
+    id_prefix = f"T{spec.seed}-"
 
     written = 0
     seen = np.zeros(n_customers, dtype=bool)
@@ -930,7 +934,13 @@ def generate(
             for lines in _line_stream(spec, behaviour, horizon, seeds):
                 values = _line_values(lines, behaviour, value_rng)
                 rows = _format_rows(
-                    lines, values, identities, written + 1, id_width, messy_rng=messy_row_rng
+                    lines,
+                    values,
+                    identities,
+                    written + 1,
+                    id_width,
+                    messy_rng=messy_row_rng,
+                    id_prefix=id_prefix,
                 )
                 sink.write(_csv_bytes(rows))
                 written += len(lines)

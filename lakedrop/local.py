@@ -86,8 +86,13 @@ def landing_key(path: Path, dataset: str) -> str:
 def put_in_landing(
     lake: LocalLake, source: Path, key: str, progress: Callable[[int], None] | None = None
 ) -> Path:
-    """Copy a file into the landing folder under ``key`` (atomically, like an S3 PUT)."""
-    target = lake.landing / key
+    """Copy a file into the landing folder under ``key`` (atomically, like an S3 PUT).
+
+    A key whose path would leave the landing folder (``..``, an absolute path) is refused."""
+    landing = lake.landing.resolve()
+    target = (landing / key).resolve()
+    if not target.is_relative_to(landing) or target == landing:
+        raise ValueError(f"key {key!r} is outside the landing folder {landing}")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.part")
     with source.open("rb") as src, partial.open("wb") as dst:

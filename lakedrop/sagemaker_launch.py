@@ -103,7 +103,7 @@ def s3_features(client: Any, settings: LaunchSettings) -> training.FeaturesRun:
     pointers: dict[str, Any] = {k: load(layout.latest_key(k)) for k in training.CHANNELS}
     train = pointers.get("train") or {}
     report = load(layout.report_key(train["run_id"])) if train.get("run_id") else None
-    return training.read_features(pointers, report)
+    return training.read_features(pointers, report, settings.analytics_uri)
 
 
 def image_uri(settings: LaunchSettings) -> str:

@@ -5,7 +5,7 @@ Keys (docs/lake.md "Analytics zone"; defined here and nowhere else):
     models/<run_id>/model.joblib                 the scoring model (+ model.tar.gz from SageMaker)
     metrics/<run_id>.json                        evaluation, cutoffs, hyperparameters, …
     predictions/<run_id>/predictions.parquet     one row per scored customer (zstd)
-    predictions/<run_id>/summary.json            pre-aggregates for the report
+    predictions/<run_id>/_summary.json           pre-aggregates for the report
     models/_LATEST.json                          pointer, written last
 
 ``training/train.py`` writes a model folder (``SM_MODEL_DIR``) and an output folder
@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -39,7 +39,7 @@ ENTRY_SCRIPT: Final = "train.py"
 MODEL_FILE: Final = "model.joblib"
 METRICS_FILE: Final = "metrics.json"
 PREDICTIONS_FILE: Final = "predictions.parquet"
-SUMMARY_FILE: Final = "summary.json"
+SUMMARY_FILE: Final = "_summary.json"
 LATEST_KEY: Final = "models/_LATEST.json"
 JSON: Final = "application/json"
 CHANNELS: Final[tuple[features_layout.Kind, ...]] = ("train", "score")
@@ -96,8 +96,11 @@ class FeaturesRun:
     horizon_days: int | None
 
 
-def read_features(pointers: Mapping[str, Any | None], report: Any | None) -> FeaturesRun:
-    """Both ``features/<kind>/_LATEST.json`` (and the train run's report, for the horizon)."""
+def read_features(
+    pointers: Mapping[str, Any | None], report: Any | None, zone_uri: str
+) -> FeaturesRun:
+    """Both ``features/<kind>/_LATEST.json`` (and the train run's report, for the horizon);
+    their paths, relative to the analytics zone ``zone_uri``, resolved against it."""
     missing = [kind for kind in CHANNELS if not pointers.get(kind)]
     if missing:
         raise NoFeaturesError(
@@ -108,8 +111,8 @@ def read_features(pointers: Mapping[str, Any | None], report: Any | None) -> Fea
     score: Any = pointers["score"]
     horizon = ((report or {}).get("parameters") or {}).get("horizon_days")
     return FeaturesRun(
-        train_path=str(train["path"]),
-        score_path=str(score["path"]),
+        train_path=features_layout.resolve(zone_uri, str(train["path"])),
+        score_path=features_layout.resolve(zone_uri, str(score["path"])),
         train_run_id=str(train["run_id"]),
         score_run_id=str(score["run_id"]),
         horizon_days=int(horizon) if horizon is not None else None,
@@ -124,7 +127,7 @@ def local_features(analytics: Path) -> FeaturesRun:
     pointers: dict[str, Any] = {k: load(features_layout.latest_key(k)) for k in CHANNELS}
     train = pointers.get("train") or {}
     report = load(features_layout.report_key(train["run_id"])) if train.get("run_id") else None
-    return read_features(pointers, report)
+    return read_features(pointers, report, str(analytics))
 
 
 def hyperparameters(
@@ -161,6 +164,12 @@ def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n").encode()
 
 
+def _json_line(value: Any) -> bytes:
+    return (
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+    ).encode()
+
+
 def publish(
     target: Storage,
     run_id: str,
@@ -186,7 +195,8 @@ def publish(
     predictions = predictions_prefix(run_id)
     target.upload(output_dir / PREDICTIONS_FILE, predictions + PREDICTIONS_FILE)
     target.upload(output_dir / SUMMARY_FILE, predictions + SUMMARY_FILE, JSON)
-    target.upload(metrics_path, metrics_key(run_id), JSON)
+    # one object on one line: Athena's JSON SerDe reads a line per row (the metrics table)
+    target.put_bytes(metrics_key(run_id), _json_line(metrics), JSON)
     pointer = {
         "run_id": run_id,
         "metrics": metrics_key(run_id),
@@ -202,6 +212,7 @@ def publish(
 
 # --------------------------------------------------------------------------------------------
 # the local runner: train.py as a subprocess with the environment a container would have
+PROGRESS_PREFIX = "train.py: progress: "  # training/train.py's progress lines on stderr
 
 
 def container_environment(
@@ -222,7 +233,18 @@ def container_environment(
     }
 
 
-def run_local(
+@dataclass(frozen=True)
+class TrainedRun:
+    """A finished local training run, not yet published: train.py's two output folders."""
+
+    run_id: str
+    work_dir: Path
+    model_dir: Path
+    output_dir: Path
+    stdout: str
+
+
+def train_local(
     lake: LocalLake,
     *,
     run_id: str | None = None,
@@ -230,12 +252,14 @@ def run_local(
     n_jobs: int = -1,
     extra: Mapping[str, str | int | float] | None = None,
     python: str = sys.executable,
-) -> dict[str, Any]:
-    """Train on the local lake's current features and publish into its analytics zone.
+    progress: Callable[[str], None] | None = None,
+) -> TrainedRun:
+    """The pipeline's Training step on the local lake: nothing in the analytics zone changes.
 
     Runs ``training/train.py`` in a child process exactly as the container would (hyper-
-    parameters as arguments, channels and output folders in ``SM_*``), then :func:`publish`.
-    Returns ``{"pointer", "metrics", "summary", "stdout"}``.
+    parameters as arguments, channels and output folders in ``SM_*``) on the lake's current
+    features; its outputs stay in the lake's work folder until :func:`publish_local`.
+    ``progress`` hears each step the script reports as it starts (``train.py: progress: …``).
     """
     run = run_id or new_run_id()
     features = local_features(lake.analytics)
@@ -251,21 +275,59 @@ def run_local(
     hps = hyperparameters(run, features, seed=seed, n_jobs=n_jobs, extra=extra)
     channels = {"train": features.train_path, "score": features.score_path}
     env = {**os.environ, **container_environment(channels, model_dir, output_dir, hps)}
+    errors: list[str] = []
     try:
-        done = subprocess.run(  # noqa: S603 (our own script, arguments from typed values)
+        with subprocess.Popen(  # noqa: S603 (our own script, arguments from typed values)
             [python, str(TRAINING_DIR / ENTRY_SCRIPT), *cli_args(hps)],
             cwd=TRAINING_DIR,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
-            raise TrainingError(lines[-1] if lines else f"train.py exited with {done.returncode}")
-        pointer = publish(LocalStorage(lake.analytics), run, model_dir, output_dir)
-        metrics = json.loads((output_dir / METRICS_FILE).read_text(encoding="utf-8"))
-        summary = json.loads((output_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
-    finally:
+        ) as child:
+            if child.stderr is None or child.stdout is None:  # pragma: no cover (PIPE given)
+                raise TrainingError("train.py's output could not be read")
+            for line in child.stderr:  # the progress lines as they come, errors kept
+                if line.startswith(PROGRESS_PREFIX):
+                    if progress is not None:
+                        progress(line.removeprefix(PROGRESS_PREFIX).strip())
+                elif line.strip():
+                    errors.append(line.rstrip())
+            stdout = child.stdout.read()
+            returncode = child.wait()
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
-    return {"pointer": pointer, "metrics": metrics, "summary": summary, "stdout": done.stdout}
+        raise
+    if returncode != 0:
+        shutil.rmtree(work, ignore_errors=True)
+        raise TrainingError(errors[-1] if errors else f"train.py exited with {returncode}")
+    return TrainedRun(run, work, model_dir, output_dir, stdout)
+
+
+def publish_local(lake: LocalLake, trained: TrainedRun) -> dict[str, Any]:
+    """The pipeline's Publish step on the local lake: :func:`publish` (pointer last), then the
+    work folder goes. Returns ``{"pointer", "metrics", "summary", "stdout"}``."""
+    try:
+        pointer = publish(
+            LocalStorage(lake.analytics), trained.run_id, trained.model_dir, trained.output_dir
+        )
+        metrics = json.loads((trained.output_dir / METRICS_FILE).read_text(encoding="utf-8"))
+        summary = json.loads((trained.output_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(trained.work_dir, ignore_errors=True)
+    return {"pointer": pointer, "metrics": metrics, "summary": summary, "stdout": trained.stdout}
+
+
+def run_local(
+    lake: LocalLake,
+    *,
+    run_id: str | None = None,
+    seed: int = 42,
+    n_jobs: int = -1,
+    extra: Mapping[str, str | int | float] | None = None,
+    python: str = sys.executable,
+) -> dict[str, Any]:
+    """Train on the local lake's current features and publish into its analytics zone
+    (:func:`train_local`, then :func:`publish_local`): ``lakedrop train``."""
+    trained = train_local(lake, run_id=run_id, seed=seed, n_jobs=n_jobs, extra=extra, python=python)
+    return publish_local(lake, trained)

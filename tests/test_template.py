@@ -32,6 +32,10 @@ LOGGED_BUCKETS = {
 }
 # derived data: versioned, and only their replaced versions expire (after 30 days)
 DERIVED_BUCKETS = {"CuratedBucket", "AnalyticsBucket"}
+# personal data in clear (docs/reliability.md "Raw-PII zones"): expire after a configured time,
+# readable only by the ingest function and the operator role
+RAW_BUCKETS = {"LandingBucket", "QuarantineBucket"}
+RAW_RULES = {"ExpireRawData", "RemoveExpiredDeleteMarkers"}
 FUNCTION_ENV = {
     "LANDING_URI",
     "CURATED_URI",
@@ -60,6 +64,8 @@ NO_RESOURCE_LEVEL_ACTIONS = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # the report's task execution role: ECR's login token is not tied to a repository
+    "ecr:GetAuthorizationToken",
 }
 # Python runtimes that run on Amazon Linux 2 (glibc 2.26): DuckDB >= 1.3 wheels need >= 2.27.
 AMAZON_LINUX_2_PYTHONS = {"python3.8", "python3.9", "python3.10", "python3.11"}
@@ -257,8 +263,11 @@ def test_bucket_aborts_incomplete_multipart_uploads(resources: dict[str, Any], b
     assert aborts
     assert all(r["Status"] == "Enabled" for r in aborts)
     # only harmless rules: no current object ever expires or moves; replaced versions of
-    # derived data (and the delete markers left alone) expire, nowhere else
+    # derived data (and the delete markers left alone) expire, nowhere else; the raw zones'
+    # data expires by its own rules (test_raw_zones_expire_after_the_configured_days)
     for rule in rules:
+        if bucket in RAW_BUCKETS and rule["Id"] in RAW_RULES:
+            continue
         assert not {"ExpirationInDays", "ExpirationDate"} & set(rule)
         assert not {"Transitions", "Transition", "NoncurrentVersionTransitions"} & set(rule)
         if bucket not in DERIVED_BUCKETS:
@@ -283,6 +292,67 @@ def test_replaced_versions_of_derived_data_expire_after_30_days(
     assert int(expiring[0]["NoncurrentVersionExpiration"]["NoncurrentDays"]) == 30
     assert expiring[0]["ExpiredObjectDeleteMarker"] is True
     assert "Prefix" not in expiring[0] and "Filter" not in expiring[0]  # the whole bucket
+
+
+@pytest.mark.parametrize("bucket", sorted(RAW_BUCKETS))
+def test_raw_zones_expire_after_the_configured_days(
+    template: dict[str, Any], resources: dict[str, Any], bucket: str
+) -> None:
+    parameter = template["Parameters"]["RawZoneExpirationDays"]
+    assert parameter["Type"] == "Number" and int(parameter["MinValue"]) >= 1
+    rules = {r["Id"]: r for r in resources[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    expire = rules["ExpireRawData"]
+    assert expire["Status"] == "Enabled"
+    assert expire["ExpirationInDays"] == {"Ref": "RawZoneExpirationDays"}
+    # versioned: the replaced versions (and then the delete markers) go too
+    assert expire["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "RawZoneExpirationDays"}
+    }
+    assert "Prefix" not in expire and "Filter" not in expire  # the whole bucket
+    assert rules["RemoveExpiredDeleteMarkers"]["ExpiredObjectDeleteMarker"] is True
+
+
+@pytest.mark.parametrize("bucket", sorted(RAW_BUCKETS))
+def test_only_ingest_and_the_operator_role_can_read_a_raw_zone(
+    resources: dict[str, Any], bucket: str
+) -> None:
+    policy = resources[f"{bucket}Policy"]["Properties"]["PolicyDocument"]
+    (deny,) = [s for s in policy["Statement"] if s["Sid"] == "RawDataReadOnlyByIngestAndOperator"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert {"s3:GetObject", "s3:GetObjectVersion"} <= set(as_list(deny["Action"]))
+    assert sub_text(deny["Resource"]) == f"${{{bucket}.Arn}}/*"
+    assert deny["Condition"] == {
+        "ArnNotEquals": {
+            "aws:PrincipalArn": [
+                getatt("IngestFunctionRole", "Arn"),
+                getatt("RawZoneOperatorRole", "Arn"),
+            ]
+        }
+    }
+    # and no other role of the stack is even granted a read there
+    readers = {
+        name
+        for name, statement in policy_statements(resources)
+        if statement["Effect"] == "Allow"
+        and bucket in referenced(statement.get("Resource"))
+        and any(a.startswith("s3:Get") for a in as_list(statement["Action"]))
+    }
+    assert readers <= {"IngestFunctionRole", "RawZoneOperatorRole"}, readers
+
+
+def test_the_operator_role_reads_the_raw_zones_with_mfa_only(resources: dict[str, Any]) -> None:
+    role = resources["RawZoneOperatorRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    allowed = allow_statements(resources, "RawZoneOperatorRole")
+    actions = {a for s in allowed for a in as_list(s["Action"])}
+    assert actions == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+    }
+    assert {r for s in allowed for r in referenced(s["Resource"])} == RAW_BUCKETS
 
 
 # --- access logs -----------------------------------------------------------------------------
@@ -727,3 +797,236 @@ def test_sagemaker_training_role_reads_features_and_writes_only_its_staging_pref
     outputs = load_template()["Outputs"]
     assert outputs["SageMakerTrainingRoleArn"]["Value"] == getatt("SageMakerTrainingRole", "Arn")
     assert outputs["AnalyticsBucketName"]["Value"] == {"Ref": "AnalyticsBucket"}
+
+
+# --- the report on AWS (ECS Fargate behind an ALB with Cognito) ------------------------------
+
+REPORT_CONDITION = "DeployReport"
+
+
+def report_ids(resources: dict[str, Any]) -> set[str]:
+    return {name for name in resources if name.startswith("Report")}
+
+
+def sub_resource(value: Any) -> str:
+    """``${CuratedBucket.Arn}/_manifests/*`` from ``{"Fn::Sub": ...}``; a GetAtt as ``${X.Arn}``."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        return f"${{{logical_id}.{attribute}}}"
+    return sub_text(value)
+
+
+def test_report_is_deployed_only_with_image_certificate_and_domain(
+    template: dict[str, Any],
+) -> None:
+    condition = template["Conditions"][REPORT_CONDITION]
+    required = {
+        term["Fn::Not"][0]["Fn::Equals"][0]["Ref"]
+        for term in condition["Fn::And"]
+        if term["Fn::Not"][0]["Fn::Equals"][1] == ""
+    }
+    assert required == {"ReportImageUri", "ReportCertificateArn", "ReportDomainName"}
+    # the default deploy stays cheap: no report unless those are given
+    assert all(template["Parameters"][name]["Default"] == "" for name in required)
+
+
+def test_everything_report_related_carries_the_condition(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    ids = report_ids(resources)
+    kinds = {resources[name]["Type"] for name in ids}
+    assert kinds >= {
+        "AWS::Cognito::UserPool",
+        "AWS::Cognito::UserPoolClient",
+        "AWS::Cognito::UserPoolDomain",
+        "AWS::ECS::Cluster",
+        "AWS::ECS::TaskDefinition",
+        "AWS::ECS::Service",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::ElasticLoadBalancingV2::Listener",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        "AWS::EC2::SecurityGroup",
+        "AWS::IAM::Role",
+        "AWS::Logs::LogGroup",
+    }
+    report_parameters = {name for name in template["Parameters"] if name.startswith("Report")}
+    for name, resource in resources.items():
+        touches = referenced(resource.get("Properties", {})) & (ids | report_parameters)
+        if name in ids or touches:
+            assert resource.get("Condition") == REPORT_CONDITION, (name, touches)
+    for name, output in template["Outputs"].items():
+        if referenced(output["Value"]) & (ids | report_parameters):
+            assert output.get("Condition") == REPORT_CONDITION, name
+    assert template["Outputs"]["ReportUrl"]["Value"] == {"Fn::Sub": "https://${ReportDomainName}/"}
+
+
+def listeners(resources: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    found = of_type(resources, "AWS::ElasticLoadBalancingV2::Listener")
+    return {int(r["Properties"]["Port"]): r["Properties"] for r in found.values()}
+
+
+def test_https_listener_signs_users_in_with_cognito_before_forwarding(
+    resources: dict[str, Any],
+) -> None:
+    by_port = listeners(resources)
+    assert set(by_port) == {443, 80}
+    https = by_port[443]
+    assert https["Protocol"] == "HTTPS"
+    assert https["Certificates"] == [{"CertificateArn": {"Ref": "ReportCertificateArn"}}]
+    assert https["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")
+    actions = sorted(https["DefaultActions"], key=lambda a: int(a["Order"]))
+    assert [a["Type"] for a in actions] == ["authenticate-cognito", "forward"]
+    cognito = actions[0]["AuthenticateCognitoConfig"]
+    assert cognito["UserPoolArn"] == getatt("ReportUserPool", "Arn")
+    assert cognito["UserPoolClientId"] == {"Ref": "ReportUserPoolClient"}
+    assert cognito["UserPoolDomain"] == {"Ref": "ReportUserPoolDomain"}
+    # an unauthenticated request is sent to sign in, never let through
+    assert cognito["OnUnauthenticatedRequest"] == "authenticate"
+    assert actions[1]["TargetGroupArn"] == {"Ref": "ReportTargetGroup"}
+    # no listener rule could route around the default actions
+    assert not of_type(resources, "AWS::ElasticLoadBalancingV2::ListenerRule")
+
+
+def test_port_80_only_redirects_to_https(resources: dict[str, Any]) -> None:
+    http = listeners(resources)[80]
+    assert http["Protocol"] == "HTTP"
+    (action,) = http["DefaultActions"]
+    assert action["Type"] == "redirect"
+    assert action["RedirectConfig"]["Protocol"] == "HTTPS"
+    assert str(action["RedirectConfig"]["Port"]) == "443"
+    assert action["RedirectConfig"]["StatusCode"] == "HTTP_301"
+
+
+def test_cognito_lets_only_admin_created_users_back_to_the_albs_callback(
+    resources: dict[str, Any],
+) -> None:
+    pool = resources["ReportUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # no self sign-up
+    client = resources["ReportUserPoolClient"]["Properties"]
+    assert client["UserPoolId"] == {"Ref": "ReportUserPool"}
+    assert client["GenerateSecret"] is True  # the ALB needs a client secret
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert "openid" in client["AllowedOAuthScopes"]
+    assert client["CallbackURLs"] == [{"Fn::Sub": "https://${ReportDomainName}/oauth2/idpresponse"}]
+    assert resources["ReportUserPoolDomain"]["Properties"]["UserPoolId"] == {
+        "Ref": "ReportUserPool"
+    }
+
+
+def test_report_task_role_reads_only_analytics_and_the_ingest_manifests(
+    resources: dict[str, Any],
+) -> None:
+    statements = allow_statements(resources, "ReportTaskRole")
+    assert statements
+    by_action: dict[str, list[str]] = {}
+    for statement in statements:
+        assert not referenced(statement) & {"LandingBucket", "QuarantineBucket"}, statement
+        for action in as_list(statement["Action"]):
+            by_action.setdefault(action, []).extend(
+                sub_resource(r) for r in as_list(statement["Resource"])
+            )
+    assert set(by_action) == {"s3:GetObject", "s3:ListBucket"}  # read-only
+    for arn in by_action["s3:GetObject"]:
+        assert arn.startswith("${AnalyticsBucket.Arn}/") or arn.startswith(
+            ("${CuratedBucket.Arn}/_manifests/", "${CuratedBucket.Arn}/_index/")
+        ), arn
+    assert sorted(by_action["s3:ListBucket"]) == ["${AnalyticsBucket.Arn}", "${CuratedBucket.Arn}"]
+    # listing curated is limited to the manifests' and the index's prefixes
+    (curated_list,) = [
+        s
+        for s in statements
+        if "s3:ListBucket" in as_list(s["Action"])
+        and s["Resource"] == getatt("CuratedBucket", "Arn")
+    ]
+    prefixes = as_list(curated_list["Condition"]["StringLike"]["s3:prefix"])
+    assert prefixes and all(p.startswith(("_manifests/", "_index/")) for p in prefixes)
+
+
+def test_report_task_role_covers_every_key_the_report_reads(resources: dict[str, Any]) -> None:
+    from fnmatch import fnmatchcase
+
+    from frontend import data
+
+    granted = [
+        sub_resource(r)
+        for s in allow_statements(resources, "ReportTaskRole")
+        if "s3:GetObject" in as_list(s["Action"])
+        for r in as_list(s["Resource"])
+    ]
+    analytics = [
+        data.MODELS_LATEST,
+        data.metrics_key("20261128T031500Z-ab12cd"),
+        data.predictions_key("20261128T031500Z-ab12cd"),
+        data.summary_key("20261128T031500Z-ab12cd"),
+        data.FEATURES_RUNS_PREFIX + "20261128T031500Z-ab12cd.json",
+    ]
+    curated = [data.MANIFESTS_PREFIX + "transactions/abc.json", data.MANIFEST_INDEX_KEY]
+    for bucket, keys in (("AnalyticsBucket", analytics), ("CuratedBucket", curated)):
+        for key in keys:
+            arn = f"${{{bucket}.Arn}}/{key}"
+            assert any(fnmatchcase(arn, pattern) for pattern in granted), arn
+    # and no curated data file
+    data_file = "${CuratedBucket.Arn}/transactions/event_month=2026-11/x-1-0.parquet"
+    assert not any(fnmatchcase(data_file, pattern) for pattern in granted)
+
+
+def test_report_task_is_reachable_only_from_the_load_balancer(
+    resources: dict[str, Any],
+) -> None:
+    task_sg = resources["ReportTaskSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in task_sg
+    ingress = [
+        r["Properties"]
+        for r in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == getatt("ReportTaskSecurityGroup", "GroupId")
+    ]
+    assert ingress == [
+        {
+            "Description": ingress[0]["Description"],
+            "GroupId": getatt("ReportTaskSecurityGroup", "GroupId"),
+            "IpProtocol": "tcp",
+            "FromPort": 8501,
+            "ToPort": 8501,
+            "SourceSecurityGroupId": getatt("ReportLoadBalancerSecurityGroup", "GroupId"),
+        }
+    ]
+    alb_ingress = resources["ReportLoadBalancerSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert sorted(int(r["FromPort"]) for r in alb_ingress) == [80, 443]
+    assert all(r["CidrIp"] == {"Ref": "ReportAllowedCidr"} for r in alb_ingress)
+    service = resources["ReportService"]["Properties"]
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["SecurityGroups"] == [getatt("ReportTaskSecurityGroup", "GroupId")]
+    assert network["AssignPublicIp"] == {"Ref": "ReportAssignPublicIp"}
+    assert resources["ReportLoadBalancer"]["Properties"]["Scheme"] == "internet-facing"
+
+
+def test_report_container_reads_the_zones_the_report_expects(resources: dict[str, Any]) -> None:
+    from frontend import data
+
+    task = resources["ReportTaskDefinition"]["Properties"]
+    assert task["TaskRoleArn"] == getatt("ReportTaskRole", "Arn")
+    assert task["ExecutionRoleArn"] == getatt("ReportTaskExecutionRole", "Arn")
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    (container,) = task["ContainerDefinitions"]
+    assert container["Image"] == {"Ref": "ReportImageUri"}
+    assert [p["ContainerPort"] for p in container["PortMappings"]] == [8501]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env[data.ENV_ANALYTICS] == {"Fn::Sub": "s3://${AnalyticsBucket}"}
+    assert env[data.ENV_CURATED] == {"Fn::Sub": "s3://${CuratedBucket}"}
+    assert env[data.ENV_QUARANTINE] == {"Fn::Sub": "s3://${QuarantineBucket}"}  # shown only
+    assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "ReportLogGroup"}
+    target_group = resources["ReportTargetGroup"]["Properties"]
+    assert target_group["HealthCheckPath"] == "/_stcore/health"
+    assert int(target_group["Port"]) == 8501
+
+
+def test_report_execution_role_pulls_only_the_report_image(resources: dict[str, Any]) -> None:
+    statements = allow_statements(resources, "ReportTaskExecutionRole")
+    pull = [s for s in statements if "ecr:BatchGetImage" in as_list(s["Action"])]
+    (statement,) = pull
+    text, variables = statement["Resource"]["Fn::Sub"]
+    assert text.endswith(":repository/${ImageRepository}")
+    assert referenced(variables) == {"ReportImageUri"}
+    logs = [s for s in statements if "logs:PutLogEvents" in as_list(s["Action"])]
+    assert [s["Resource"] for s in logs] == [getatt("ReportLogGroup", "Arn")]

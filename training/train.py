@@ -14,7 +14,7 @@ Writes:
     $SM_MODEL_DIR/model.joblib               the scoring model (churn_model.model.ChurnForest)
     $SM_OUTPUT_DATA_DIR/metrics.json         evaluation, data, cutoffs, hyperparameters
     $SM_OUTPUT_DATA_DIR/predictions.parquet  one row per scored customer (zstd)
-    $SM_OUTPUT_DATA_DIR/summary.json         pre-aggregates for the report
+    $SM_OUTPUT_DATA_DIR/_summary.json        pre-aggregates for the report
 
 This file only reads, parses and writes; the modelling is ``churn_model`` (pure).
 """
@@ -58,7 +58,7 @@ PREDICTIONS_SCHEMA = pa.schema(
 MODEL_FILE = "model.joblib"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.parquet"
-SUMMARY_FILE = "summary.json"
+SUMMARY_FILE = "_summary.json"
 
 
 class InputError(ValueError):
@@ -158,6 +158,9 @@ def headline(metrics: dict[str, Any], summary: dict[str, Any]) -> str:
     )
 
 
+PROGRESS_PREFIX = "train.py: progress: "
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     args = parser(env).parse_args(sys.argv[1:] if argv is None else argv)
@@ -184,6 +187,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             n_jobs=args.n_jobs,
             run_id=args.run_id,
             horizon_days=args.horizon_days,
+            # progress on stderr: the job's log on SageMaker, the spinner of `lakedrop train`
+            on_step=lambda what: print(f"{PROGRESS_PREFIX}{what}", file=sys.stderr, flush=True),
         )
     except (InputError, fx.SnapshotError, ValueError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)

@@ -35,11 +35,12 @@ else:
             ("health.rows_duplicate", i18n.fmt_int(totals.rows_duplicate), None),
         ],
         [
+            ("health.rows_quarantined", i18n.fmt_int(totals.rows_quarantined), None),
             ("health.bytes_in", i18n.fmt_bytes(totals.bytes_in), None),
             ("health.bytes_out", i18n.fmt_bytes(totals.bytes_out), saving),
         ],
     ]
-    for row in grid:  # four to a row; the last row leaves two columns empty
+    for row in grid:  # four to a row; the last row leaves one column empty
         for column, (label, value, delta) in zip(st.columns(4), row, strict=False):
             with column:
                 ui.metric(t(label, lang), value, delta)

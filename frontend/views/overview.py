@@ -1,6 +1,6 @@
 """Overview: the headline figures of the latest run, against the previous one, and freshness.
 
-Reads only small documents (summary.json, the pointers, run reports and manifests), never the
+Reads only small documents (_summary.json, the pointers, run reports and manifests), never the
 predictions table: this is the first page and renders in well under a second at 10⁶ customers.
 """
 

@@ -1,5 +1,5 @@
 """Segments: RFM-style segments (assigned by the training job) and how churn risk and revenue
-split across them. From ``summary.json``'s ``by_segment``: no scan of the predictions."""
+split across them. From ``_summary.json``'s ``by_segment``: no scan of the predictions."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -32,7 +33,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ingest import events, layout
+from ingest import events, layout, manifest_index
 from ingest.contracts import ContractRegistry
 from ingest.events import EventBridgePublisher
 from ingest.keys import key_from_file, key_from_secret
@@ -174,7 +175,36 @@ def _landing_matches(landing: Storage, bucket: str) -> bool:
 
 
 @tracer.capture_method
-def process(announced: Announced, runtime: Runtime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Delivery:
+    """How this object reached the function: which delivery it is and how long is left."""
+
+    attempt: int = 1  # SQS ApproximateReceiveCount; 1 for a direct invocation
+    from_queue: bool = False  # the queue dead-letters after Settings.max_receive_count
+    remaining_ms: int | None = None  # the invocation's remaining time when the object starts
+
+
+def _options(settings: Settings, delivery: Delivery) -> Options:
+    deadline = None
+    if delivery.remaining_ms is not None:
+        budget = delivery.remaining_ms / 1000 - settings.deadline_margin_seconds
+        deadline = time.monotonic() + max(budget, 0.0)
+    return Options(
+        settings.work_dir,
+        settings.duckdb_memory_limit,
+        settings.duckdb_threads,
+        settings.lease_seconds,
+        max_object_bytes=settings.max_object_bytes,
+        deadline=deadline,
+        attempt=delivery.attempt,
+        # a direct invocation's retries are not counted here: never quarantined for that
+        max_attempts=settings.max_receive_count if delivery.from_queue else None,
+    )
+
+
+def process(
+    announced: Announced, runtime: Runtime, delivery: Delivery | None = None
+) -> dict[str, Any]:
     obj = announced.obj
     logger.set_correlation_id(obj.key)
     if layout.is_folder_marker(obj.key):
@@ -191,18 +221,25 @@ def process(announced: Announced, runtime: Runtime) -> dict[str, Any]:
         runtime.zones,
         runtime.key(),
         runtime.contracts,
-        Options(
-            settings.work_dir,
-            settings.duckdb_memory_limit,
-            settings.duckdb_threads,
-            settings.lease_seconds,
-        ),
+        _options(settings, delivery or Delivery()),
     )
     info = summary(outcome, runtime.zones)
     _record(outcome, info)
+    if outcome.manifest_key and outcome.status != "skipped":
+        _refresh_manifest_index(runtime.zones.curated)
     if runtime.publisher is not None:  # after the manifest is final: the event announces it
         runtime.publisher.publish(events.detail(outcome.manifest, outcome.manifest_key))
     return info
+
+
+def _refresh_manifest_index(curated: Storage) -> None:
+    """Keep the manifest index current (readers' shortcut); a failure here loses nothing: the
+    manifest is written, and the next refresh or a reader's own listing catches up."""
+    try:
+        if not manifest_index.is_recent(curated, manifest_index.REFRESH_EVERY_S):
+            manifest_index.refresh(curated)
+    except Exception as exc:  # logged: the object itself is done
+        logger.warning("manifest index not refreshed", extra={"error": describe_error(exc)})
 
 
 def summary(outcome: Outcome, zones: Zones) -> dict[str, Any]:
@@ -269,13 +306,16 @@ def describe_error(exc: BaseException) -> str:
     return f"{name} (message withheld: it may quote row values)"
 
 
-def _sqs_record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+def _sqs_record_handler(record: SQSRecord, lambda_context: LambdaContext) -> list[dict[str, Any]]:
     # until process() names the object, log lines belong to the message
     logger.set_correlation_id(record.message_id)
     try:
         body = json.loads(record.body)
         runtime = get_runtime()
-        return [process(a, runtime) for a in objects_in_s3_notification(body)]
+        return [
+            process(a, runtime, _delivery(record, lambda_context))
+            for a in objects_in_s3_notification(body)
+        ]
     except SourceBusy as exc:
         logger.info(
             "object busy; SQS will deliver the message again",
@@ -311,4 +351,22 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "or an EventBridge Object Created event"
         )
     runtime = get_runtime()
-    return {"results": [process(a, runtime) for a in announced]}
+    return {
+        "results": [
+            process(a, runtime, Delivery(remaining_ms=_remaining_ms(context))) for a in announced
+        ]
+    }
+
+
+def _remaining_ms(context: LambdaContext | None) -> int | None:
+    if context is None:
+        return None
+    return int(context.get_remaining_time_in_millis())
+
+
+def _delivery(record: SQSRecord, context: LambdaContext | None) -> Delivery:
+    try:
+        attempt = int(record.attributes.approximate_receive_count)
+    except (KeyError, TypeError, ValueError):
+        attempt = 1
+    return Delivery(attempt=attempt, from_queue=True, remaining_ms=_remaining_ms(context))

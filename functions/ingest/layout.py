@@ -5,7 +5,9 @@
                 _manifests/<dataset>/<source-id>.json
                 _index/<dataset>/content/<sha256>.json   which source holds this content
                 _index/<dataset>/keys/<source-id>.parquet the contract keys a source published
+                _index/<dataset>/keys-compacted.parquet  many sources' keys merged (a shortcut)
                 _locks/<dataset>/<source-id>.json        lease: one ingest of a source at a time
+                _index/manifests.jsonl.gz                every manifest in one object (readers)
     quarantine  <landing key>                       untouched copy of a file that failed whole
                 <landing key>.error.json            why, in plain words (no row values)
                 <landing key>.rejected-rows.jsonl   rows that could not be parsed or typed
@@ -24,6 +26,8 @@ import hashlib
 
 MANIFEST_PREFIX = "_manifests"
 INDEX_PREFIX = "_index"
+# every manifest in one object, for readers that need them all (ingest.manifest_index)
+MANIFEST_INDEX_KEY = f"{INDEX_PREFIX}/manifests.jsonl.gz"
 LOCK_PREFIX = "_locks"
 ERROR_SUFFIX = ".error.json"
 REJECTS_SUFFIX = ".rejected-rows.jsonl"
@@ -31,9 +35,16 @@ CONFLICTS_SUFFIX = ".conflicting-rows.jsonl"
 
 
 def dataset_of(landing_key: str) -> str | None:
-    """The dataset a landing key belongs to: its first path segment (None at the top level)."""
+    """The dataset a landing key belongs to: its first path segment (None at the top level).
+
+    None too for a key with a ``.`` or ``..`` segment: S3 keeps such a key as it is, but a
+    folder (the local lake) or a tool that syncs a bucket to disk resolves it to another
+    place, so it is in no dataset (quarantined as ``no_dataset``).
+    """
     head, sep, _ = landing_key.partition("/")
-    return head if sep and head else None
+    if not sep or not head or {".", ".."} & set(landing_key.split("/")):
+        return None
+    return head
 
 
 def is_folder_marker(landing_key: str) -> bool:
@@ -79,6 +90,11 @@ def keys_index_prefix(dataset: str) -> str:
 
 def keys_index_key(dataset: str, sid: str) -> str:
     return f"{keys_index_prefix(dataset)}{sid}.parquet"
+
+
+def keys_compacted_key(dataset: str) -> str:
+    """The key files merged (ingest.keyindex); beside ``keys/``, never inside it."""
+    return f"{INDEX_PREFIX}/{dataset}/keys-compacted.parquet"
 
 
 def sid_of_keys_index(key: str) -> str:

@@ -33,6 +33,7 @@ that manifest is written. The source in landing is never modified or deleted.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import tempfile
@@ -44,11 +45,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from ingest import layout
+from ingest import keyindex, layout
 from ingest.contracts import ContractRegistry, DatasetContract, HeaderMapping, map_header
+from ingest.keyindex import KnownKeys
 from ingest.lease import acquire
 from ingest.pseudonymise import PSEUDONYM_HEX_CHARS, HmacKey
 from ingest.sniff import (
+    MAX_COLUMNS,
     MAX_TITLE_LINES,
     Prepared,
     SourceFormat,
@@ -57,7 +60,15 @@ from ingest.sniff import (
     sniff,
 )
 from ingest.storage import Storage
-from ingest.transform import TransformError, TransformResult, common_keys, transform
+from ingest.transform import (
+    REJECTED_ROWS_CAP,
+    DeadlineExceeded,
+    TransformError,
+    TransformFailed,
+    TransformResult,
+    common_keys,
+    transform,
+)
 
 MANIFEST_VERSION = 1
 # Every ``code`` a quarantined object's manifest and ``.error.json`` can carry, beside the
@@ -70,6 +81,7 @@ QUARANTINE_CODES = frozenset(
         "empty", "no_header", "not_text", "bad_gzip", "unknown_encoding", "undecodable",
         "missing_column", "duplicate_column",  # the header
         "no_rows", "unparseable", "too_many_rejects", "reconciliation",  # the rows
+        "too_large", "exhausted",  # the function's limits
     }
 )  # fmt: skip
 JSON = "application/json"
@@ -100,6 +112,13 @@ class Options:
     memory_limit: str  # Settings.duckdb_memory_limit: the one default lives there
     threads: int | None = None
     lease_seconds: float = 960  # Settings.lease_seconds: longer than the function's timeout
+    # The limits a file must fit in (docs/reliability.md): a larger file is quarantined at
+    # once; one that exhausts memory, disk or time is retried, then quarantined on its last
+    # delivery instead of failing into the dead-letter queue.
+    max_object_bytes: int | None = None  # Settings.max_object_bytes
+    deadline: float | None = None  # time.monotonic() by which the work must have stopped
+    attempt: int = 1  # this delivery of the object's message (SQS ApproximateReceiveCount)
+    max_attempts: int | None = None  # deliveries before the dead-letter queue; None: unknown
 
 
 class SourceBusy(RuntimeError):
@@ -125,10 +144,11 @@ class Outcome:
 class FileRejected(Exception):
     """The landed file as a whole cannot be curated (internal control flow)."""
 
-    def __init__(self, reason: str, code: str) -> None:
+    def __init__(self, reason: str, code: str, rejects: Path | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
+        self.rejects = rejects  # the rejected rows found before the file was given up
 
 
 def _now() -> str:
@@ -202,21 +222,69 @@ def ingest_object(
             "after it was taken"
         )
     try:
-        return _ingest(obj, zones, key, contracts, options, on_step or (lambda _name: None))
+        return _ingest(obj, zones, key, contracts, options, _guarded(on_step, options.deadline))
+    except Exception as exc:
+        given_up = _give_up(exc, options)
+        if given_up is None:
+            raise
+        return _quarantine_whole(obj, zones, given_up)
     finally:
         lease.release()
 
 
-def _ingest(
-    obj: LandedObject,
-    zones: Zones,
-    key: HmacKey,
-    contracts: ContractRegistry,
-    options: Options,
-    step: Callable[[str], None],
-) -> Outcome:
+def _guarded(
+    on_step: Callable[[str], None] | None, deadline: float | None
+) -> Callable[[str], None]:
+    """The step callback, raising DeadlineExceeded when a step starts after the deadline."""
+
+    def step(name: str) -> None:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded(f"the ingest had not finished by its deadline (step {name})")
+        if on_step is not None:
+            on_step(name)
+
+    return step
+
+
+def _give_up(exc: Exception, options: Options) -> FileRejected | None:
+    """Why to quarantine a file whose ingest ran out of memory, disk or time on this delivery,
+    if it is the last one it gets; None: let the caller retry (or not a resource problem).
+
+    A file that misses the deadline twice would miss it every time: it gets one retry (the
+    first miss may be a slow moment); memory and disk get every delivery the queue allows.
+    """
+    allowed: int | None
+    if isinstance(exc, DeadlineExceeded):
+        what, allowed = "it did not finish within the function's time limit", 2
+    elif isinstance(exc, MemoryError):
+        what, allowed = "it needed more memory than the function has", options.max_attempts
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        what, allowed = "it needed more temporary disk than the function has", options.max_attempts
+    elif isinstance(exc, TransformFailed):  # DuckDB failed for a reason that is not the file
+        what, allowed = str(exc), options.max_attempts
+    else:
+        return None
+    if allowed is None or options.attempt < allowed:
+        return None
+    return FileRejected(
+        f"the file could not be ingested within the function's limits on "
+        f"{options.attempt} attempt(s): {what}. Split it into smaller files, or ingest it "
+        "with more memory, disk or time (docs/reliability.md)",
+        "exhausted",
+    )
+
+
+def _quarantine_whole(obj: LandedObject, zones: Zones, rejected: FileRejected) -> Outcome:
+    """Quarantine ``obj`` outside a normal run (given up on its limits)."""
+    manifest, manifest_key = _new_manifest(obj, zones)
+    previous = _read_json(zones.curated, manifest_key)
     started = time.perf_counter()
-    timings: dict[str, float] = {}
+    return _quarantine(
+        obj, zones, manifest, manifest_key, previous, rejected.reason, rejected.code, {}, started
+    )
+
+
+def _new_manifest(obj: LandedObject, zones: Zones) -> tuple[dict[str, Any], str]:
     dataset = layout.dataset_of(obj.key)
     sid = layout.source_id(obj.key)
     manifest: dict[str, Any] = {
@@ -232,7 +300,32 @@ def _ingest(
             "sequencer": obj.sequencer,
         },
     }
-    manifest_key = layout.manifest_key(dataset or "_unknown", sid)
+    return manifest, layout.manifest_key(dataset or "_unknown", sid)
+
+
+def _check_size(obj: LandedObject, options: Options) -> None:
+    if options.max_object_bytes is not None and (obj.size or 0) > options.max_object_bytes:
+        raise FileRejected(
+            f"the file is {obj.size:,} bytes; the ingest function takes files up to "
+            f"{options.max_object_bytes:,} bytes (its temporary disk holds the file, its "
+            "decoded copy and DuckDB's spill). Split it into smaller files",
+            "too_large",
+        )
+
+
+def _ingest(
+    obj: LandedObject,
+    zones: Zones,
+    key: HmacKey,
+    contracts: ContractRegistry,
+    options: Options,
+    step: Callable[[str], None],
+) -> Outcome:
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    dataset = layout.dataset_of(obj.key)
+    sid = layout.source_id(obj.key)
+    manifest, manifest_key = _new_manifest(obj, zones)
     previous = _read_json(zones.curated, manifest_key)
     if _is_older(obj, previous):
         return Outcome(
@@ -244,6 +337,12 @@ def _ingest(
             previous or {},
         )
 
+    try:
+        _check_size(obj, options)  # before downloading it
+    except FileRejected as exc:
+        return _quarantine(
+            obj, zones, manifest, manifest_key, previous, exc.reason, exc.code, timings, started
+        )
     with tempfile.TemporaryDirectory(prefix="ingest-", dir=options.work_dir) as tmp_name:
         tmp = Path(tmp_name)
         source = tmp / "source"
@@ -289,6 +388,12 @@ def _ingest(
                 "delimiter": fmt.delimiter,
                 "header_line": fmt.skip + 1,
             }
+            if len(fmt.header) > MAX_COLUMNS:
+                raise FileRejected(
+                    f"the header has {len(fmt.header):,} fields or more; the ingest reads at "
+                    f"most {MAX_COLUMNS:,} columns: export only the columns the dataset needs",
+                    "too_large",
+                )
             mapping = map_header(contract, list(fmt.header))
             # header names are recorded only once the header is known to be one: a file
             # without a header would otherwise put its first row (PII) into reports
@@ -302,7 +407,7 @@ def _ingest(
                 "ignored": list(mapping.ignored),
                 "missing_optional": list(mapping.missing_optional),
             }
-            prepared = _utf8_copy(source, fmt, tmp, step, timings)
+            prepared = _utf8_copy(source, fmt, tmp, step, timings, options.max_object_bytes)
             manifest["format"]["encoding"] = prepared.fmt.encoding  # the whole file decided it
             readable, fmt = prepared.path, prepared.readable_fmt
             known = _known_keys(zones.curated, contract, sid, tmp / "known")
@@ -322,21 +427,26 @@ def _ingest(
                 memory_limit=options.memory_limit,
                 threads=options.threads,
                 on_step=step,
-                known_keys={s: p for s, (p, _size) in known.items()},
+                known_keys=known.keys,
                 earlier_rows=partial(_earlier_rows, zones.curated, str(dataset), tmp / "earlier"),
                 count=prepared.count,
+                deadline=options.deadline,
             )
             timings["transform"] = time.perf_counter() - t
             _record_result(manifest, result, zones.curated, str(dataset))
             if result.reject_ratio > contract.max_reject_ratio:
                 raise FileRejected(
-                    _reject_summary(result, contract.max_reject_ratio), "too_many_rejects"
+                    _reject_summary(result, contract.max_reject_ratio),
+                    "too_many_rejects",
+                    rejects=result.rejects_path,
                 )
         except (UnreadableFile, TransformError, FileRejected) as exc:
             step("quarantine")
+            rejects = exc.rejects if isinstance(exc, FileRejected) else None
             return _quarantine(
-                obj, zones, manifest, manifest_key, previous, exc.reason, exc.code, timings, started
-            )
+                obj, zones, manifest, manifest_key, previous, exc.reason, exc.code, timings,
+                started, rejects=rejects,
+            )  # fmt: skip
         step("publish")
         t = time.perf_counter()
         outcome = _publish(
@@ -411,25 +521,64 @@ def _earlier_copy(curated: Storage, dataset: str, sid: str, sha256: str) -> dict
     return other
 
 
-def _known_keys(
-    curated: Storage, contract: DatasetContract, sid: str, folder: Path
-) -> dict[str, tuple[Path, int]]:
-    """Download the key-index files of the dataset's other sources: source id → (path, size)."""
-    if not contract.key:
-        return {}
-    folder.mkdir(parents=True, exist_ok=True)
-    known: dict[str, tuple[Path, int]] = {}
-    for item in curated.list(layout.keys_index_prefix(contract.dataset)):
+@dataclass(frozen=True)
+class _Known:
+    """The other sources' keys as read for this ingest, and the listing they were read from."""
+
+    keys: KnownKeys
+    listing: dict[str, keyindex.Listed]  # source id → its key file's (size, modified)
+
+
+def _key_listing(curated: Storage, dataset: str, sid: str) -> dict[str, keyindex.Listed]:
+    """The key files of the dataset's other sources: source id → (size, last modified)."""
+    listing: dict[str, keyindex.Listed] = {}
+    for item in curated.list(layout.keys_index_prefix(dataset)):
         other = layout.sid_of_keys_index(item.key)
-        if other == sid or not item.key.endswith(".parquet"):
-            continue
+        if other != sid and item.key.endswith(".parquet"):
+            listing[other] = (item.size, item.last_modified or 0.0)
+    return listing
+
+
+def _known_keys(curated: Storage, contract: DatasetContract, sid: str, folder: Path) -> _Known:
+    """The keys of the dataset's other sources: the compacted index's current part, and the
+    key files it does not cover, downloaded one by one (ingest.keyindex)."""
+    if not contract.key:
+        return _Known(KnownKeys(), {})
+    folder.mkdir(parents=True, exist_ok=True)
+    listing = _key_listing(curated, contract.dataset, sid)
+    compacted: Path | None = None
+    covered: frozenset[str] = frozenset()
+    try:
+        path = folder / "compacted.parquet"
+        curated.download(layout.keys_compacted_key(contract.dataset), path)
+        compacted = path
+        covered = keyindex.current(keyindex.compacted_sources(path), listing) - {sid}
+    except FileNotFoundError:
+        pass  # none yet
+    files: dict[str, Path] = {}
+    for other in sorted(set(listing) - covered):
         path = folder / f"{other}.parquet"
         try:
-            curated.download(item.key, path)
+            curated.download(layout.keys_index_key(contract.dataset, other), path)
         except FileNotFoundError:  # replaced or removed since the listing
             continue
-        known[other] = (path, item.size)
-    return known
+        files[other] = path
+    return _Known(KnownKeys(files, compacted, covered), listing)
+
+
+def _compact_keys(
+    curated: Storage, contract: DatasetContract, sid: str, known: _Known, ours: Path, tmp: Path
+) -> None:
+    """After publishing: merge the key files this ingest had to read one by one (and its own)
+    into the compacted index, when there were COMPACT_AFTER or more of them."""
+    if len(known.keys.files) < keyindex.COMPACT_AFTER:
+        return
+    listing = _key_listing(curated, contract.dataset, "")  # now, with this source's own file
+    target = tmp / "keys-compacted.parquet"
+    if keyindex.compact(known.keys, (sid, ours), listing, contract.key, target):
+        curated.upload(
+            target, layout.keys_compacted_key(contract.dataset), "application/vnd.apache.parquet"
+        )
 
 
 def _earlier_rows(curated: Storage, dataset: str, folder: Path, sids: list[str]) -> list[Path]:
@@ -452,8 +601,8 @@ def _contract_for(dataset: str | None, contracts: ContractRegistry) -> DatasetCo
     known = ", ".join(contracts.names())
     if dataset is None:
         raise FileRejected(
-            f"the file is not inside a dataset folder; land it as <dataset>/<name>.csv "
-            f"(datasets: {known})",
+            f"the file is not inside a dataset folder; land it as <dataset>/<name>.csv, "
+            f"without '.' or '..' segments in the key (datasets: {known})",
             "no_dataset",
         )
     contract = contracts.get(dataset)
@@ -475,12 +624,16 @@ def _utf8_copy(
     tmp: Path,
     step: Callable[[str], None],
     timings: dict[str, float],
+    max_bytes: int | None = None,
 ) -> Prepared:
     """The file DuckDB reads (the source itself when it is plain UTF-8, else a plain UTF-8
-    copy) and its records, counted in the same pass (``sniff.prepare``)."""
+    copy) and its records, counted in the same pass (``sniff.prepare``). A compressed file
+    whose text exceeds ``max_bytes`` (Settings.max_object_bytes, the bound on the landed
+    object, applied again to what it decompresses to) is ``too_large``: a gzip bomb is
+    quarantined before it fills the temporary disk."""
     step("decode")
     t = time.perf_counter()
-    prepared = prepare(source, fmt, tmp / "source-utf8.csv")
+    prepared = prepare(source, fmt, tmp / "source-utf8.csv", max_bytes)
     timings["decode"] = time.perf_counter() - t
     return prepared
 
@@ -497,6 +650,8 @@ def _record_result(
         "duplicates": dup.rows,
     }
     manifest["reject_reasons"] = result.reject_reasons
+    if result.rejects_path is not None:  # how many of them the rejects file holds
+        manifest["rejected_rows"] = {"kept": result.rejects_kept, "cap": REJECTED_ROWS_CAP}
     manifest["duplicates"] = {
         "rows": dup.rows,
         "within_file": dup.within_file,
@@ -546,7 +701,7 @@ def _check_new_keys(
     curated: Storage,
     contract: DatasetContract,
     sid: str,
-    known: dict[str, tuple[Path, int]],
+    known: _Known,
     ours: Path,
     folder: Path,
 ) -> None:
@@ -560,7 +715,7 @@ def _check_new_keys(
         other = layout.sid_of_keys_index(item.key)
         if other == sid or not item.key.endswith(".parquet"):
             continue
-        if other in known and known[other][1] == item.size:
+        if known.listing.get(other, (None, None))[0] == item.size:
             continue
         path = folder / f"{other}.new.parquet"
         try:
@@ -584,7 +739,7 @@ def _publish(
     result: TransformResult,
     key: HmacKey,
     contract: DatasetContract,
-    known: dict[str, tuple[Path, int]],
+    known: _Known,
     tmp: Path,
 ) -> Outcome:
     new_curated = {o.key for o in result.outputs}
@@ -631,6 +786,7 @@ def _publish(
             layout.keys_index_key(dataset, sid),
             "application/vnd.apache.parquet",
         )
+        _compact_keys(zones.curated, contract, sid, known, result.keys_path, tmp)
     retired = sorted(old_curated - new_curated)
     manifest.update(
         status="curated",
@@ -695,12 +851,23 @@ def _quarantine(
     code: str,
     timings: dict[str, float],
     started: float,
+    *,
+    rejects: Path | None = None,
 ) -> Outcome:
     copy_key, error_key = layout.quarantine_key(obj.key), layout.error_key(obj.key)
     # the version this run read, not whatever was uploaded since
     zones.quarantine.copy_from(
         zones.landing, obj.key, copy_key, manifest["source"].get("version_id")
     )
+    quarantine = {"copy": copy_key, "error": error_key}
+    if rejects is not None:  # a file with too many bad rows: which ones, as for a curated one
+        quarantine["rejected_rows"] = layout.rejects_key(obj.key)
+        zones.quarantine.upload(rejects, quarantine["rejected_rows"], "application/x-ndjson")
+    if manifest.get("rows"):
+        # nothing of a quarantined file is written: its good rows are counted as quarantined
+        # (read = written + rejected + duplicates + quarantined, as for every manifest)
+        rows = manifest["rows"]
+        rows["quarantined"], rows["written"] = rows.get("written", 0), 0
     report = {
         "source": manifest["source"],
         "dataset": manifest["dataset"],
@@ -709,6 +876,7 @@ def _quarantine(
         "code": code,
         "rows": manifest.get("rows"),
         "reject_reasons": manifest.get("reject_reasons"),
+        "rejected_rows": quarantine.get("rejected_rows"),
         "quarantined_at": _now(),
         "manifest": zones.curated.location(manifest_key),
         "next_step": "fix the file and land it again under the same key; "
@@ -721,7 +889,7 @@ def _quarantine(
         reason=reason,
         code=code,
         outputs=[],
-        quarantine={"copy": copy_key, "error": error_key},
+        quarantine=quarantine,
         bytes={"in": manifest["source"]["size"], "out": 0},
         replaced_outputs=len(old_curated),
         processed_at=_now(),

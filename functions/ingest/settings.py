@@ -29,6 +29,14 @@ class Settings(BaseModel):
     # it: longer than the function's timeout (template.yaml: 900 s), so a live run never loses
     # it; a crashed run's object waits this long before a retry can take it over.
     lease_seconds: int = Field(default=960, ge=60)
+    # The function's limits (docs/reliability.md). A landed object larger than this is
+    # quarantined unread: /tmp (template.yaml: 10 GB) must hold it, its decoded copy and
+    # DuckDB's spill. The queue's maxReceiveCount (template.yaml passes it): on the last
+    # delivery, a file that ran out of memory, disk or time is quarantined, not dead-lettered.
+    # The deadline leaves this much of the invocation's time for quarantining or reporting.
+    max_object_bytes: int = Field(default=3_000_000_000, ge=1)
+    max_receive_count: int = Field(default=5, ge=1)
+    deadline_margin_seconds: int = Field(default=60, ge=0)
     # EventBridge bus that hears about every curated, duplicate or quarantined object (the
     # pipeline's debounce trigger listens); unset locally: no event is sent.
     event_bus_name: str | None = None

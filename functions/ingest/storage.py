@@ -32,6 +32,7 @@ class ObjectInfo:
     size: int
     etag: str | None = None
     version_id: str | None = None
+    last_modified: float | None = None  # seconds since the epoch (listings)
 
 
 class Storage(Protocol):
@@ -94,7 +95,12 @@ class LocalStorage:
         if not path.is_file():
             return None
         stat = path.stat()
-        return ObjectInfo(key, stat.st_size, etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
+        return ObjectInfo(
+            key,
+            stat.st_size,
+            etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+            last_modified=stat.st_mtime,
+        )
 
     def download(self, key: str, path: Path, version_id: str | None = None) -> ObjectInfo:
         """A folder keeps one version of a file: ``version_id`` is not looked at."""
@@ -186,7 +192,8 @@ class LocalStorage:
                 continue
             key = path.relative_to(self.root).as_posix()
             if key.startswith(prefix):
-                yield ObjectInfo(key, path.stat().st_size)
+                stat = path.stat()
+                yield ObjectInfo(key, stat.st_size, last_modified=stat.st_mtime)
 
     def copy_from(
         self, source: Storage, source_key: str, key: str, version_id: str | None = None
@@ -224,6 +231,7 @@ class S3Storage:
             response["ContentLength"],
             etag=response.get("ETag", "").strip('"') or None,
             version_id=response.get("VersionId"),
+            last_modified=response["LastModified"].timestamp(),
         )
 
     def download(self, key: str, path: Path, version_id: str | None = None) -> ObjectInfo:
@@ -329,6 +337,7 @@ class S3Storage:
                     item["Key"][len(self.prefix) :],
                     item["Size"],
                     etag=item.get("ETag", "").strip('"') or None,
+                    last_modified=item["LastModified"].timestamp(),
                 )
 
     def copy_from(

@@ -21,11 +21,14 @@ the choices made here.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,8 +36,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from ingest import layout
+from ingest import keyindex, layout
 from ingest.contracts import Column, DatasetContract, HeaderMapping
+from ingest.keyindex import KnownKeys
 from ingest.pseudonymise import (
     PADS_TABLE,
     PSEUDONYM_HEX_CHARS,
@@ -47,11 +51,14 @@ from ingest.pseudonymise import (
     phone_to_e164,
 )
 from ingest.sniff import (
+    CHUNK_BYTES,
     MAX_RECORD_BYTES,
     RecordCount,
+    RecordCounter,
     SourceFormat,
     UnreadableFile,
     count_records,
+    unify_line_ends,
 )
 
 SQL_TYPES = {
@@ -66,6 +73,7 @@ PARSE_ERRORS = {
     "TOO MANY COLUMNS": "the line has more fields than the header",
     "UNQUOTED VALUE": "a quote is opened and never closed (or text follows a closing quote)",
     "INVALID UNICODE": "the line is not valid UTF-8 text",
+    "INVALID ENCODING": "the line is not valid UTF-8 text",  # (DuckDB 2's name for it)
     "LINE SIZE OVER MAXIMUM": "the line is longer than the 8 MB limit",
 }
 MAX_LINE_BYTES = MAX_RECORD_BYTES
@@ -138,6 +146,7 @@ class TransformResult:
     phones_not_recognised: int = 0
     duplicates: Duplicates = field(default_factory=Duplicates)
     keys_path: Path | None = None  # the contract keys of the written rows (the key index)
+    rejects_kept: int = 0  # rows in the rejects file: all, or the first REJECTED_ROWS_CAP
 
     @property
     def reject_ratio(self) -> float:
@@ -420,12 +429,58 @@ class TransformFailed(RuntimeError):
     """
 
 
+class DeadlineExceeded(TransformFailed):
+    """The work was stopped at its deadline (before the function's own timeout would kill it
+    with nothing reported): retried, and quarantined on the last delivery."""
+
+
+# DuckDB errors that say the machine ran out of something, not that the file is bad
+_RESOURCE_ERRORS = (duckdb.OutOfMemoryException, duckdb.InterruptException)
+
+
 @contextmanager
-def _sanitised_duckdb_errors() -> Iterator[None]:
+def _sanitised_duckdb_errors(deadline: float | None = None) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as exc:
+        if isinstance(exc, duckdb.InterruptException) and deadline is not None:
+            raise DeadlineExceeded(
+                "the conversion did not finish before the function's deadline"
+            ) from None
         raise TransformFailed(f"DuckDB failed: {_safe_duckdb_message(exc)}") from None
+
+
+# The cursors a connection's work runs on besides the connection itself (the writes' threads):
+# an interrupt of a connection does not reach its cursors, so they are interrupted one by one.
+_CURSORS: dict[int, list[duckdb.DuckDBPyConnection]] = {}
+
+
+def _cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    cursor = con.cursor()
+    _CURSORS.setdefault(id(con), []).append(cursor)
+    return cursor
+
+
+@contextmanager
+def _interrupt_at(con: duckdb.DuckDBPyConnection, deadline: float | None) -> Iterator[None]:
+    """Interrupt the connection's running queries at ``deadline`` (``time.monotonic()``)."""
+
+    def interrupt() -> None:
+        for connection in [con, *_CURSORS.get(id(con), [])]:
+            with suppress(duckdb.Error):  # a cursor already closed
+                connection.interrupt()
+
+    timer = None
+    if deadline is not None:
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), interrupt)
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+        _CURSORS.pop(id(con), None)
 
 
 def _build_pseudonyms(
@@ -664,7 +719,7 @@ def _write_partitions(
         """)
 
     def write(statement: str) -> None:
-        with con.cursor() as cursor:  # a connection of its own: the time zone is per session
+        with _cursor(con) as cursor:  # a connection of its own: the time zone is per session
             cursor.execute(f"SET TimeZone = {_lit(contract.timezone)}")
             cursor.execute(statement)
 
@@ -693,25 +748,17 @@ def _key_sql(contract: DatasetContract, alias: str) -> tuple[str, str]:
 
 
 def _mark_duplicates(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, known: Mapping[str, Path]
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, known: KnownKeys
 ) -> None:
     """Set ``_dup`` on the good rows whose key an earlier source published, or an earlier row
     of this file holds (the first row with a key is written; later ones are duplicates).
 
-    ``known`` maps earlier sources' ids to their key-index Parquet files.
+    ``known`` is the key index of the earlier sources (``ingest.keyindex``).
     """
     keys, on = _key_sql(contract, "r")
-    if known:
-        files = "[" + ", ".join(_lit(str(p)) for p in known.values()) + "]"
-        sids = {str(p): sid for sid, p in known.items()}
-        con.execute("CREATE TEMP TABLE _known_files (file VARCHAR, sid VARCHAR)")
-        con.executemany("INSERT INTO _known_files VALUES (?, ?)", list(sids.items()))
-        columns = ", ".join(_q(k) for k in contract.key)
-        con.execute(
-            f"CREATE TEMP TABLE _known AS SELECT {columns}, f.sid FROM "
-            f"read_parquet({files}, filename = true) AS k JOIN _known_files AS f "
-            "ON k.filename = f.file"
-        )
+    known_sql = keyindex.select_sql(known, contract.key)
+    if known_sql is not None:
+        con.execute(f"CREATE TEMP TABLE _known AS {known_sql}")
         con.execute(
             f"UPDATE {ROWS} SET {DUP} = m.sid FROM ("
             f"  SELECT r.rowid AS n, min(b.sid) AS sid FROM {ROWS} AS r JOIN _known AS b ON {on}"
@@ -719,7 +766,6 @@ def _mark_duplicates(
             f") AS m WHERE {ROWS}.rowid = m.n"
         )
         con.execute("DROP TABLE _known")
-        con.execute("DROP TABLE _known_files")
     names = ", ".join(_q(k) for k in contract.key)
     con.execute(
         f"UPDATE {ROWS} SET {DUP} = '' WHERE rowid IN ("
@@ -877,9 +923,10 @@ def transform(
     memory_limit: str,
     threads: int | None = None,
     on_step: Callable[[str], None] | None = None,
-    known_keys: Mapping[str, Path] | None = None,
+    known_keys: KnownKeys | None = None,
     earlier_rows: EarlierRows | None = None,
     count: RecordCount | None = None,
+    deadline: float | None = None,
 ) -> TransformResult:
     """Convert one local CSV. Raises TransformError when the file as a whole is unusable.
 
@@ -888,11 +935,18 @@ def transform(
     while DuckDB parses. Rows read are checked against it (see ``_reconcile``).
 
     ``sid`` is the stem of the output files' names (``layout.output_name``). With a contract
-    key, rows whose key is in ``known_keys`` (earlier sources' key-index files, by source id)
+    key, rows whose key is in ``known_keys`` (the earlier sources' key index, ingest.keyindex)
     or on an earlier row of the file are not written but counted as duplicates; the values of
     those rows are compared with the kept copies, read through ``earlier_rows``.
     """
-    step = on_step or (lambda _name: None)
+
+    def step(name: str) -> None:
+        # an interrupt only stops a query that runs: a step that starts late stops here
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded(f"the conversion had not finished by its deadline ({name})")
+        if on_step is not None:
+            on_step(name)
+
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": memory_limit,
         "temp_directory": str(work_dir / "duckdb-spill"),
@@ -908,7 +962,12 @@ def transform(
     counting = ThreadPoolExecutor(max_workers=1)
     read_fmt = replace(fmt, compression=compression)
     counted = counting.submit(lambda: count or count_records(csv_path, read_fmt))
-    with counting, _sanitised_duckdb_errors(), duckdb.connect(config=config) as con:
+    with (
+        counting,
+        _sanitised_duckdb_errors(deadline),
+        duckdb.connect(config=config) as con,
+        _interrupt_at(con, deadline),
+    ):
         # after connecting: the ICU extension (built in) must be loaded to set a time zone
         con.execute(f"SET TimeZone = {_lit(contract.timezone)}")
         ipad, opad = key.pads()
@@ -918,15 +977,31 @@ def transform(
         # The one pass over the CSV: judge and type every row, keep them in a table.
         step("scan")
         judge = _Judge(contract, mapping, raw_keys)
+        read_path = csv_path
         try:
-            con.execute(
-                f"CREATE TABLE {ROWS} AS "
-                + judge.stored(_read_csv_sql(csv_path, fmt, width, compression))
-            )
+            try:
+                con.execute(
+                    f"CREATE TABLE {ROWS} AS "
+                    + judge.stored(_read_csv_sql(csv_path, fmt, width, compression))
+                )
+            except _RESOURCE_ERRORS:
+                raise
+            except duckdb.Error:
+                _counted(counted)  # a broken gzip stream is said as such
+                # a file mixing CRLF and LF line ends: read again with LF alone (same records)
+                read_path = work_dir / "source-lf.csv"
+                if not unify_line_ends(csv_path, read_fmt, read_path):
+                    raise
+                con.execute(
+                    f"CREATE TABLE {ROWS} AS "
+                    + judge.stored(_read_csv_sql(read_path, fmt, width, None))
+                )
+        except _RESOURCE_ERRORS:
+            raise  # not the file's fault: retried (see _sanitised_duckdb_errors)
         except duckdb.Error as exc:
             _counted(counted)  # a broken gzip stream is said as such
             raise TransformError(
-                f"DuckDB could not read the file: {_safe_duckdb_message(exc, csv_path)}",
+                f"DuckDB could not read the file: {_safe_duckdb_message(exc, read_path)}",
                 "unparseable",
             ) from exc
         parsed, typed_rejected = con.execute(
@@ -952,7 +1027,7 @@ def transform(
 
         if contract.key:
             step("duplicates")
-            _mark_duplicates(con, contract, known_keys or {})
+            _mark_duplicates(con, contract, known_keys or KnownKeys())
 
         step("pseudonymise")
         distinct, unrecognised, unique_key = (
@@ -985,11 +1060,11 @@ def transform(
                 f"WHERE {GOOD}) TO {_lit(str(keys_path))} (FORMAT parquet, COMPRESSION zstd)"
             )
 
-        rejects_path = None
+        rejects_path, rejects_kept = None, 0
         if rows_rejected:
             step("rejects")
             rejects_path = work_dir / "rejected-rows.jsonl"
-            _write_rejects(con, rejects_path, broken)
+            rejects_kept = _write_rejects(con, rejects_path, broken, csv_path, read_fmt)
     return TransformResult(
         rows_read=rows_read,
         rows_written=rows_written,
@@ -998,6 +1073,7 @@ def transform(
         reject_reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         outputs=outputs,
         rejects_path=rejects_path,
+        rejects_kept=rejects_kept,
         distinct_pseudonyms=distinct,
         phones_not_recognised=unrecognised,
         duplicates=duplicates,
@@ -1018,16 +1094,78 @@ def _collect_outputs(
     return tuple(outputs)
 
 
+# The rejects file keeps the first this many rejected rows (by line); the manifest says how
+# many it holds. Every rejected row is counted, by reason, whatever the cap.
+REJECTED_ROWS_CAP = 10_000
+
+
+class _RecordLines(RecordCounter):
+    """The line (numbered as DuckDB numbers the broken records' lines: the header's line + 1
+    for the first record, blank lines counted, a line break inside quotes not) of wanted
+    records among those DuckDB parsed: data records that are not in ``broken``."""
+
+    def __init__(self, fmt: SourceFormat, broken: set[int], wanted: list[int]) -> None:
+        super().__init__(fmt, limit=0)  # limit 0: every record goes through _end
+        self._broken, self._wanted = broken, set(wanted)
+        self._last = max(wanted, default=-1)
+        self._parsed = 0
+        self.lines: dict[int, int] = {}
+
+    def _end(self, at: int, content: bool) -> None:
+        self._number += 1
+        if self._number > 1 and (content or not self._blank_lines_count):
+            line = self._skip + self._number
+            if line not in self._broken:
+                if self._parsed in self._wanted:
+                    self.lines[self._parsed] = line
+                self._parsed += 1
+        self._start, self._content = at + 1, False
+
+    @property
+    def done(self) -> bool:
+        return self._parsed > self._last
+
+
+def _record_lines(
+    path: Path, fmt: SourceFormat, broken: set[int], wanted: list[int]
+) -> dict[int, int]:
+    """Line of each wanted parsed record (by its index among them), read up to the last one."""
+    lines = _RecordLines(fmt, broken, wanted)
+    opener = gzip.open if fmt.compression == "gzip" else open
+    with opener(path, "rb") as source:
+        while not lines.done and (chunk := source.read(CHUNK_BYTES)):
+            lines.feed(chunk)
+    if not lines.done:
+        lines.result()  # a last record without a line break
+    return lines.lines
+
+
 def _write_rejects(
-    con: duckdb.DuckDBPyConnection, path: Path, broken: list[tuple[int, str, str]]
-) -> None:
-    """Rejected rows as JSON lines: typed failures with their fields, broken lines verbatim."""
-    con.execute(
-        "COPY (SELECT NULL::BIGINT AS line, reason, fields, NULL AS text FROM _rejected "
-        f"ORDER BY _n) TO {_lit(str(path))} (FORMAT json)"
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    broken: list[tuple[int, str, str]],
+    csv_path: Path,
+    fmt: SourceFormat,
+) -> int:
+    """The first REJECTED_ROWS_CAP rejected rows by line, as JSON lines: typed failures with
+    their fields, broken records verbatim, each with its line. Returns how many."""
+    typed = con.execute(
+        f"SELECT _n, reason, fields FROM _rejected ORDER BY _n LIMIT {REJECTED_ROWS_CAP}"
+    ).fetchall()
+    numbered = _record_lines(
+        csv_path, fmt, {line for line, _r, _t in broken}, [int(n) for n, _r, _f in typed]
     )
-    if broken:
-        with path.open("a", encoding="utf-8") as handle:
-            for line, reason, text in broken:
-                record = {"line": line, "reason": reason, "fields": None, "text": text}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    records = [
+        {"line": numbered.get(int(n)), "reason": reason, "fields": json.loads(fields), "text": None}
+        for n, reason, fields in typed
+    ]
+    records += [
+        {"line": line, "reason": reason, "fields": None, "text": text}
+        for line, reason, text in broken
+    ]
+    records.sort(key=lambda r: r["line"] if r["line"] is not None else 0)
+    kept = records[:REJECTED_ROWS_CAP]
+    with path.open("w", encoding="utf-8") as handle:
+        for record in kept:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return len(kept)

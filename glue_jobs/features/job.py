@@ -170,14 +170,15 @@ def run(
     removed: dict[str, list[str]] = {}
     for kind in layout.KINDS:
         s = snapshots[kind]
+        # keys relative to the zone (layout.resolve): the lake can be copied or moved
         pointer = {
             "run_id": args.run_id,
-            "path": s["path"],
+            "path": layout.run_key(kind, args.run_id),
             "cutoff": s["cutoff"],
             **({"cutoffs": [c["cutoff"] for c in s["cutoffs"]]} if "cutoffs" in s else {}),
             "rows": s["rows"],
             "written_at": written_at,
-            "report": io.spark_uri(analytics, layout.report_key(args.run_id)),
+            "report": layout.report_key(args.run_id),
         }
         removed[kind] = io.publish(analytics, kind, pointer, args.keep_runs)
     timings["publish"] = _seconds(step)

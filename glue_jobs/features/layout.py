@@ -45,6 +45,15 @@ def join(uri: str, key: str) -> str:
     return f"{uri.rstrip('/')}/{key.lstrip('/')}"
 
 
+def resolve(zone_uri: str, path: str) -> str:
+    """Where a pointer's ``path`` (or ``report``) is. Pointers name a key relative to their
+    zone, so a local lake can be copied or moved; pointers written before that held a full
+    location (a folder or ``s3://`` URI), which is used as it is."""
+    if "://" in path or path.startswith("/"):
+        return path
+    return join(zone_uri, path)
+
+
 def manifest_prefix() -> str:
     """The manifests of the curated transactions (ingest's ``layout.manifest_key``)."""
     return f"{MANIFESTS_PREFIX}/{CURATED_DATASET}/"

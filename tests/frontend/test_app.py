@@ -131,7 +131,7 @@ def test_overview_shows_the_runs_numbers(
 
     # the churn rate of the training snapshot the features job wrote
     train = read_json(report_lake / "analytics" / "features" / "train" / "_LATEST.json")
-    rate = one(f"SELECT avg(churned) FROM '{train['path']}/*.parquet'")
+    rate = one(f"SELECT avg(churned) FROM '{report_lake / 'analytics' / train['path']}/*.parquet'")
     assert shown[churn].value == f"{rate * 100:.1f}%"
 
     # freshness: the last local day in the curated data, the last manifest written

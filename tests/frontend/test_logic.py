@@ -298,6 +298,13 @@ def test_a_quarantined_file_wrote_no_rows() -> None:
     totals = logic.health_totals(rows)
     # 400 read, 398 written, 2 rejected in the curated files; 100 read, 12 rejected in d.csv
     assert (totals.rows_read, totals.rows_written, totals.rows_rejected) == (500, 398, 14)
+    # an older manifest's "written" 88 of a quarantined file are its quarantined good rows
+    assert (rows[0].rows_quarantined, totals.rows_quarantined) == (88, 88)
+    assert totals.rows_read == totals.rows_written + totals.rows_rejected + 88
+    # as ingest writes it now: written 0, the good rows as quarantined; the same totals
+    current = {**too_many_rejects, "rows": {"read": 100, "written": 0, "rejected": 12,
+                                            "duplicates": 0, "quarantined": 88}}  # fmt: skip
+    assert logic.health_totals(logic.file_rows([*MANIFESTS, current])) == totals
 
 
 def test_duplicates_are_counted_per_file_and_in_the_totals() -> None:

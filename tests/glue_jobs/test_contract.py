@@ -125,7 +125,7 @@ def test_lakedrop_features_command(
     assert "train" in result.output and "churn rate" in result.output
     assert f"{ROWS:,} curated rows" in result.output
     pointer = json.loads((lake_root / "analytics" / layout.latest_key("score")).read_text("utf-8"))
-    assert Path(pointer["path"]).is_dir()
+    assert (lake_root / "analytics" / pointer["path"]).is_dir()
     report = lake_root / "analytics" / layout.report_key(pointer["run_id"])
     assert report.is_file()
 

@@ -51,7 +51,7 @@ def _args(curated: Path, analytics: Path, run_id: str, **kw: Any) -> FeaturesArg
 
 def _snapshot(analytics: Path, kind: layout.Kind) -> dict[str, dict[str, Any]]:
     pointer = json.loads((analytics / layout.latest_key(kind)).read_text("utf-8"))
-    table = pq.read_table(pointer["path"])
+    table = pq.read_table(analytics / pointer["path"])
     return {row["customer_id"]: row for row in table.to_pylist()}
 
 
@@ -95,7 +95,9 @@ def test_run_writes_both_snapshots_and_the_report(
 
     pointer = json.loads((analytics / layout.latest_key("train")).read_text("utf-8"))
     assert pointer["run_id"] == "r1"
-    assert pointer["path"] == str(analytics / layout.run_key("train", "r1"))
+    # relative to the zone: the lake can be moved
+    assert pointer["path"] == layout.run_key("train", "r1") == "features/train/run=r1"
+    assert pointer["report"] == "features/_runs/r1.json"
     assert (pointer["cutoff"], pointer["rows"]) == ("2025-04-01", 3)
     assert pointer["previous_runs"] == []
     parts = sorted((analytics / layout.run_key("train", "r1")).glob("part-*.parquet"))
@@ -152,7 +154,7 @@ def test_the_training_snapshot_holds_every_backtest_cutoff(
     assert pointer["cutoffs"] == ["2025-01-31", "2025-03-02", "2025-04-01"]
     assert pointer["cutoff"] == "2025-04-01" and pointer["rows"] == 7
 
-    rows = pq.read_table(pointer["path"]).to_pylist()
+    rows = pq.read_table(analytics / pointer["path"]).to_pylist()
     by_key = {(r["customer_id"], r["cutoff_date"].isoformat()): r for r in rows}
     assert sorted(by_key) == [
         ("a", "2025-01-31"),

@@ -197,7 +197,7 @@ def test_values_are_well_formed(large: tuple[GenerateSpec, list[list[str]]]) -> 
     end = dt.datetime.combine(spec.end, dt.time())
     ids = [r[0] for r in rows]
     assert len(set(ids)) == len(ids)
-    assert all(re.fullmatch(r"T\d{9}", i) for i in ids)
+    assert all(re.fullmatch(rf"T{spec.seed}-\d{{9}}", i) for i in ids)  # the seed in every id
     assert all(re.fullmatch(r"C\d{7}", r[1]) for r in rows)
     assert all(r[3].split("@")[1].lower() in DOMAINS for r in rows)
     assert {r[8] for r in rows} == CATEGORIES

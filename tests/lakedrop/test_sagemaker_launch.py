@@ -135,7 +135,7 @@ def test_publish_job_puts_the_archives_at_the_contract_keys(aws: Any) -> None:
         Body=_tar({
             "metrics.json": json.dumps(metrics).encode(),
             "predictions.parquet": b"p",
-            "summary.json": b"{}",
+            "_summary.json": b"{}",
         }),
     )  # fmt: skip
     pointer = sagemaker_launch.publish_job(_settings(aws), job_name, run_id, session)
@@ -147,7 +147,7 @@ def test_publish_job_puts_the_archives_at_the_contract_keys(aws: Any) -> None:
         "zone/models/run-2/model.tar.gz",
         "zone/metrics/run-2.json",
         "zone/predictions/run-2/predictions.parquet",
-        "zone/predictions/run-2/summary.json",
+        "zone/predictions/run-2/_summary.json",
         "zone/models/_LATEST.json",
     } <= keys
     body = s3.get_object(Bucket=BUCKET, Key="zone/models/_LATEST.json")["Body"].read()

@@ -41,7 +41,7 @@ def _outputs(tmp_path: Path, run_id: str = "r1") -> tuple[Path, Path]:
     (model_dir / "model.joblib").write_bytes(b"model")
     (model_dir / "extra" / "notes.txt").write_text("x")
     (output_dir / "predictions.parquet").write_bytes(b"parquet")
-    (output_dir / "summary.json").write_text('{"customers": 1}')
+    (output_dir / "_summary.json").write_text('{"customers": 1}')
     metrics = {"run_id": run_id, "created_at": "2026-11-28T03:00:00+00:00",
                "cutoffs": {"score": "2026-11-30"}, "features": {"train_run_id": "f"}}  # fmt: skip
     (output_dir / "metrics.json").write_text(json.dumps(metrics))
@@ -67,10 +67,14 @@ def test_publish_to_a_folder(tmp_path: Path) -> None:
         "models/_LATEST.json",
         "models/r1/extra/notes.txt",
         "models/r1/model.joblib",
+        "predictions/r1/_summary.json",
         "predictions/r1/predictions.parquet",
-        "predictions/r1/summary.json",
     ]
     assert json.loads((root / "models/_LATEST.json").read_text()) == pointer
+    # metrics as one JSON object on one line (Athena's JSON SerDe), same content
+    metrics_text = (root / "metrics/r1.json").read_text()
+    assert metrics_text.count("\n") == 1
+    assert json.loads(metrics_text) == json.loads((output_dir / "metrics.json").read_text())
 
 
 def test_publish_refuses_unfinished_or_foreign_outputs(tmp_path: Path) -> None:
@@ -102,8 +106,8 @@ def test_publish_to_s3(aws_env: str, tmp_path: Path) -> None:
         "lake/models/_LATEST.json",
         "lake/models/r1/extra/notes.txt",
         "lake/models/r1/model.joblib",
+        "lake/predictions/r1/_summary.json",
         "lake/predictions/r1/predictions.parquet",
-        "lake/predictions/r1/summary.json",
     ]
     assert latest["metrics"] == "metrics/r1.json"  # keys relative to the zone
     assert target.uri == "s3://analytics/lake"
@@ -111,12 +115,16 @@ def test_publish_to_s3(aws_env: str, tmp_path: Path) -> None:
 
 def test_read_features_needs_both_pointers() -> None:
     with pytest.raises(training.NoFeaturesError, match="no published score snapshot"):
-        training.read_features({"train": {"path": "p", "run_id": "r"}, "score": None}, None)
+        training.read_features(
+            {"train": {"path": "p", "run_id": "r"}, "score": None}, None, "/lake/analytics"
+        )
+    # paths relative to the zone are resolved against it; a full one (older pointers) is kept
     run = training.read_features(
-        {"train": {"path": "t", "run_id": "a"}, "score": {"path": "s", "run_id": "b"}},
+        {"train": {"path": "t", "run_id": "a"}, "score": {"path": "s3://b/s", "run_id": "b"}},
         {"parameters": {"horizon_days": 60}},
+        "s3://bucket/zone/",
     )
-    assert run == training.FeaturesRun("t", "s", "a", "b", 60)
+    assert run == training.FeaturesRun("s3://bucket/zone/t", "s3://b/s", "a", "b", 60)
     hps = training.hyperparameters("run1", run, seed=3, extra={"n-estimators": 10})
     assert hps == {
         "run-id": "run1", "seed": "3", "n-jobs": "-1", "features-train-run": "a",
@@ -169,6 +177,62 @@ def test_lakedrop_train_publishes_and_prints_headline_metrics(
     assert metrics["hyperparameters"]["n_estimators"] == 60 and metrics["seed"] == 5
     assert (analytics / "predictions/cli-run/predictions.parquet").is_file()
     assert not (lake_with_features.work_dir / "training" / "cli-run").exists()  # cleaned up
+
+
+def test_a_copied_lake_trains(
+    pipeline_lake: LocalLake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole lake the real pipeline built, copied to another folder: its pointers name
+    keys relative to their zone, so `lakedrop train` on the copy reads the copy's snapshots
+    (none of its pointers mentions where the lake was built) and publishes into it."""
+    moved = LocalLake(tmp_path / "elsewhere" / "lake")
+    shutil.copytree(pipeline_lake.root, moved.root)
+    old_root = str(pipeline_lake.root)
+    for kind in ("train", "score"):
+        pointer_text = (moved.analytics / f"features/{kind}/_LATEST.json").read_text("utf-8")
+        assert old_root not in pointer_text
+        pointer = json.loads(pointer_text)
+        assert pointer["path"] == f"features/{kind}/run=pipeline-features"
+        assert (moved.analytics / pointer["path"]).is_dir()
+        assert (moved.analytics / pointer["report"]).is_file()
+    assert old_root not in (moved.analytics / "models/_LATEST.json").read_text("utf-8")
+
+    monkeypatch.setenv("LAKEDROP_HOME", str(moved.root))
+    result = runner.invoke(app, ["train", "--run-id", "moved", "--n-estimators", "20"])
+    assert result.exit_code == 0, result.output
+    pointer = json.loads((moved.analytics / "models/_LATEST.json").read_text("utf-8"))
+    assert pointer["run_id"] == "moved"
+    metrics = json.loads((moved.analytics / "metrics/moved.json").read_text("utf-8"))
+    assert metrics["features"] == {
+        "train_run_id": "pipeline-features",
+        "score_run_id": "pipeline-features",
+    }
+    assert (moved.analytics / "predictions/moved/predictions.parquet").is_file()
+    assert not (pipeline_lake.analytics / "metrics/moved.json").exists()  # the copy only
+
+
+def test_the_training_step_publishes_nothing_until_the_publish_step(
+    lake_with_features: LocalLake,
+) -> None:
+    """The pipeline's Training and Publish steps, locally (`lakedrop run`): after Training the
+    analytics zone is unchanged; only Publish writes the run's outputs, the pointer last."""
+    lake = lake_with_features
+    before = sorted(p.relative_to(lake.analytics) for p in lake.analytics.rglob("*"))
+    heard: list[str] = []
+    trained = training.train_local(
+        lake, run_id="steps", seed=5, extra={"n-estimators": 20}, progress=heard.append
+    )
+    # train.py says what it is doing as it goes (the spinner of `lakedrop train` shows it)
+    assert [step[-5:] for step in heard] == ["(1/4)", "(2/4)", "(3/4)", "(4/4)"]
+    assert heard[0].startswith("fitting the forest on ")
+    assert sorted(p.relative_to(lake.analytics) for p in lake.analytics.rglob("*")) == before
+    assert (trained.output_dir / training.METRICS_FILE).is_file()
+    result = training.publish_local(lake, trained)
+    assert result["pointer"]["run_id"] == "steps"
+    latest = json.loads((lake.analytics / training.LATEST_KEY).read_text("utf-8"))
+    assert latest == result["pointer"]
+    assert (lake.analytics / training.metrics_key("steps")).is_file()
+    assert not trained.work_dir.exists()  # cleaned up after publishing
 
 
 def test_lakedrop_train_reports_a_failed_script(

@@ -122,7 +122,7 @@ def job_outputs(run_id: str) -> tuple[bytes, bytes]:
         {
             "metrics.json": json.dumps(metrics).encode(),
             "predictions.parquet": b"PAR1 rows PAR1",
-            "summary.json": json.dumps({"run_id": run_id, "customers": 3}).encode(),
+            "_summary.json": json.dumps({"run_id": run_id, "customers": 3}).encode(),
         }
     )
     return model, output
@@ -220,7 +220,7 @@ def _repair_moto_sfn_start_execution(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto 5.2.6 hands ``states:startExecution``'s parameters (PascalCase, as AWS documents
     them) to boto3 unchanged, and its own Step Functions then finds no ``stateMachineArn``:
     call boto3 with the API's camelCase names, after moto serialised ``Input``."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (  # noqa: PLC0415
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
         StateTaskServiceSfn,
     )
 

@@ -72,7 +72,7 @@ def test_happy_path_runs_the_steps_in_order_and_publishes_last(aws: Aws, pipelin
         "models/r20261128-a/model.tar.gz",
         "metrics/r20261128-a.json",
         "predictions/r20261128-a/predictions.parquet",
-        "predictions/r20261128-a/summary.json",
+        "predictions/r20261128-a/_summary.json",
     }
     pointer = json.loads(aws.objects("models/_LATEST.json")["models/_LATEST.json"])
     assert pointer == {

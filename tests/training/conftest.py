@@ -40,7 +40,7 @@ def features_paths(lake: LocalLake) -> dict[str, str]:
     out = {}
     for kind in ("train", "score"):
         pointer = json.loads((lake.analytics / f"features/{kind}/_LATEST.json").read_text("utf-8"))
-        out[kind] = pointer["path"]
+        out[kind] = str(lake.analytics / pointer["path"])  # relative to the zone
     return out
 
 
@@ -60,7 +60,7 @@ def published(pipeline_lake: LocalLake) -> dict[str, Any]:
         "pointer": pointer,
         "metrics": json.loads((analytics / pointer["metrics"]).read_text("utf-8")),
         "summary": json.loads(
-            (analytics / pointer["predictions"] / "summary.json").read_text("utf-8")
+            (analytics / pointer["predictions"] / "_summary.json").read_text("utf-8")
         ),
         "root": Path(analytics),
     }

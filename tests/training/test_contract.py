@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pyarrow as pa
@@ -48,7 +49,7 @@ def test_pointer_names_every_output(published: dict[str, Any]) -> None:
         pointer["metrics"],
         pointer["model"] + "model.joblib",
         pointer["predictions"] + "predictions.parquet",
-        pointer["predictions"] + "summary.json",
+        pointer["predictions"] + "_summary.json",
     ):
         assert (root / key).is_file(), key
     assert not [p for p in root.rglob("*.part")]
@@ -114,3 +115,78 @@ def test_summary_matches_the_predictions(published: dict[str, Any]) -> None:
     revenue = sum(r["spend_365d"] for r in rows)
     assert abs(summary["revenue_365d"] - revenue) < 1e-6 * max(revenue, 1)
     assert summary["churn_rate_train"] == published["metrics"]["data"]["positive_rate_labelled"]
+
+
+# --- the Athena tables over these outputs (template.yaml PredictionsTable, MetricsTable) -----
+
+ATHENA_TYPES = {
+    pa.string(): "string",
+    pa.float64(): "double",
+    pa.int32(): "int",
+    pa.int64(): "bigint",
+    pa.date32(): "date",
+}
+
+
+def _table(logical_id: str) -> dict[str, Any]:
+    from tests.test_template import load_template
+
+    table: dict[str, Any] = load_template()["Resources"][logical_id]["Properties"]["TableInput"]
+    return table
+
+
+def _struct_fields(type_text: str) -> dict[str, str]:
+    """``struct<a:string,b:array<string>>`` -> {"a": "string", "b": "array<string>"}."""
+    inner, fields, depth, start = type_text[len("struct<") : -1], {}, 0, 0
+    for i, char in enumerate(inner + ","):
+        depth += char == "<"
+        depth -= char == ">"
+        if char == "," and depth == 0:
+            name, kind = inner[start:i].split(":", 1)
+            fields[name] = kind
+            start = i + 1
+    return fields
+
+
+def _json_fits(value: Any, kind: str) -> bool:
+    if value is None:
+        return True
+    if kind.startswith("struct<"):
+        fields = _struct_fields(kind)
+        return isinstance(value, dict) and all(
+            name in value and _json_fits(value[name], k) for name, k in fields.items()
+        )
+    if kind.startswith("array<"):
+        return isinstance(value, list) and all(_json_fits(v, kind[6:-1]) for v in value)
+    types: dict[str, type | tuple[type, ...]] = {
+        "string": str, "double": (int, float), "bigint": int, "int": int,
+    }  # fmt: skip
+    expected = types[kind]
+    return isinstance(value, expected) and not isinstance(value, bool)
+
+
+def test_predictions_table_reads_the_published_parquet(published: dict[str, Any]) -> None:
+    root, pointer = published["root"], published["pointer"]
+    schema = pq.read_schema(root / pointer["predictions"] / "predictions.parquet")
+    table = _table("PredictionsTable")
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns == [(f.name, ATHENA_TYPES[f.type]) for f in schema]
+    # the partition is the run's folder; everything else there starts with "_" (Athena skips)
+    template = table["Parameters"]["storage.location.template"]["Fn::Sub"]
+    assert template == "s3://${AnalyticsBucket}/predictions/${!run}/"
+    assert pointer["predictions"] == f"predictions/{TRAINING_RUN_ID}/"
+    others = [p.name for p in (root / pointer["predictions"]).iterdir()]
+    assert all(n == "predictions.parquet" or n.startswith(("_", ".")) for n in others), others
+
+
+def test_metrics_table_reads_the_published_json_lines(published: dict[str, Any]) -> None:
+    root, pointer = published["root"], published["pointer"]
+    text = (root / pointer["metrics"]).read_text("utf-8")
+    assert text.count("\n") == 1 and text.endswith("\n")  # one object on one line
+    document = json.loads(text)
+    assert document == published["metrics"]
+    table = _table("MetricsTable")
+    assert table["StorageDescriptor"]["Location"] == {"Fn::Sub": "s3://${AnalyticsBucket}/metrics/"}
+    for column in table["StorageDescriptor"]["Columns"]:
+        assert column["Name"] in document, column
+        assert _json_fits(document[column["Name"]], column["Type"]), column

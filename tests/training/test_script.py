@@ -79,7 +79,7 @@ def test_train_py_runs_as_sagemaker_runs_it(tmp_path: Path) -> None:
     model = joblib.load(model_dir / "model.joblib")
     probabilities = model.predict_proba(features.matrix(score, model.feature_names))
     np.testing.assert_allclose(probabilities, predictions["churn_probability"], rtol=1e-12)
-    summary = json.loads((output_dir / "summary.json").read_text("utf-8"))
+    summary = json.loads((output_dir / "_summary.json").read_text("utf-8"))
     assert summary["customers"] == 80
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -142,11 +143,14 @@ def train_and_score(
     n_jobs: int,
     run_id: str,
     horizon_days: int | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> Result:
     """Everything between reading the snapshots and writing the outputs (module docstring).
 
     ``horizon_days``: the label horizon of the snapshot (features run report), to purge
-    earlier cutoffs whose labels overlap the validation window."""
+    earlier cutoffs whose labels overlap the validation window. ``on_step`` hears what is
+    being done, in words (the script prints it: progress in a terminal or the job's log)."""
+    step = on_step or (lambda _what: None)
     _check(train, score)
     train, score = canonical_order(train), canonical_order(score)
     y_all = _labels(train)
@@ -167,6 +171,7 @@ def train_and_score(
             raise fx.SnapshotError(f"the {what} hold one class only: cannot fit and validate")
     names = list(fx.MODEL_FEATURES)
 
+    step(f"fitting the forest on {len(y_fit):,} rows of the earlier cutoffs (1/4)")
     started = time.perf_counter()
     evaluated = fit_forest(x_fit, y_fit, names, hp, seed=seed, n_jobs=n_jobs)
     fit_seconds = time.perf_counter() - started
@@ -180,14 +185,17 @@ def train_and_score(
         BASELINE_NAME, y_val, baseline.predict_proba(x_val[:, recency]), baseline_threshold
     )
     baseline_metrics["rule"] = baseline.describe()
+    step(f"permutation importance on {len(y_val):,} validation customers (2/4)")
     ranked = importance(
         evaluated, x_val, y_val, repeats=hp.permutation_repeats, seed=seed, n_jobs=n_jobs
     )
 
+    step(f"refitting on all {len(y_all):,} labelled rows (3/4)")
     final = fit_forest(x_all, y_all, names, hp, seed=seed, n_jobs=n_jobs)
     threshold = _threshold(final, y_all)
     bands = risk_bands(threshold)
     x_score = fx.matrix(score)
+    step(f"scoring {len(x_score):,} customers (4/4)")
     probability = final.predict_proba(x_score)
     candidates = [r["feature"] for r in ranked if r["importance_mean"] > 0][: hp.factor_candidates]
     factors = (
@@ -259,7 +267,7 @@ def train_and_score(
 def summarise(
     predictions: dict[str, npt.NDArray[Any]], run_id: str, churn_rate_train: float
 ) -> dict[str, Any]:
-    """The small pre-aggregates the report's first page shows (summary.json)."""
+    """The small pre-aggregates the report's first page shows (_summary.json)."""
     p = np.asarray(predictions["churn_probability"], dtype=np.float64)
     revenue = np.asarray(predictions["spend_365d"], dtype=np.float64)
     band = predictions["risk_band"]

@@ -283,3 +283,47 @@ def test_an_event_older_than_the_ingested_upload_is_superseded(
     late = run("0062F8A1B2C3D4E5")
     assert (late.status, late.code) == ("skipped", "superseded")
     assert manifest(zones, "transactions/a.csv")["source"]["sequencer"] == "0062F8A1B2C3D4E5F6"
+
+
+# --- the key index stays cheap to read with many sources -----------------------------------
+
+
+def test_many_sources_are_compacted_and_a_replaced_one_is_not_believed(
+    ingest: Ingest, zones: Zones, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import keyindex
+    from ingest.storage import LocalStorage
+
+    monkeypatch.setattr(keyindex, "COMPACT_AFTER", 3)
+    for n in range(4):  # sources 0..3, one transaction each: T0, T10, T20, T30
+        ingest(f"transactions/s{n}.csv", csv_bytes([row(n * 10)]))
+    compacted = zones.curated.location(layout.keys_compacted_key("transactions"))
+    # the fourth ingest read three key files one by one: it merged them and its own
+    assert sorted(keyindex.compacted_sources(Path(compacted))) == sorted(
+        layout.source_id(f"transactions/s{n}.csv") for n in range(4)
+    )
+    # s1 is replaced: its key is now T11, and T10 is no longer curated anywhere
+    ingest("transactions/s1.csv", csv_bytes([row(11)]))
+
+    reads: list[str] = []
+    original = LocalStorage.download
+
+    def counted(self: LocalStorage, key: str, path: Path, version_id: str | None = None) -> Any:
+        reads.append(key)
+        return original(self, key, path, version_id)
+
+    monkeypatch.setattr(LocalStorage, "download", counted)
+    m = ingest("transactions/new.csv", csv_bytes([row(10), row(11), row(20), row(40)])).manifest
+
+    # T10 is new again; T11 (s1's new version) and T20 (from the compacted file) are repeats
+    assert m["rows"]["written"] == 2
+    assert sorted(e["key"] for e in m["duplicates"]["earlier"]) == [
+        "transactions/s1.csv",
+        "transactions/s2.csv",
+    ]
+    key_files = [k for k in reads if k.startswith("_index/transactions/keys/")]
+    # only s1's new key file was read on its own (plus the compacted index)
+    assert key_files == [
+        layout.keys_index_key("transactions", layout.source_id("transactions/s1.csv"))
+    ]
+    assert layout.keys_compacted_key("transactions") in reads

@@ -612,3 +612,169 @@ def test_a_message_for_an_object_being_ingested_is_retried(lake: Lake, sample: S
     held = json.loads(lake.read(CURATED, lock))
     assert held["token"] == "x"  # noqa: S105 (a lease holder id): not taken, not removed
     assert lake.manifest(GZ_KEY)["status"] == "curated"
+
+
+# --- faults (issue 14): retried while it may pass, quarantined on the last delivery ----------
+
+
+def _sqs_first_message(attempt: int) -> dict[str, Any]:
+    """sqs_s3_put.json's first message alone, as SQS delivers it the ``attempt``-th time."""
+    event = load_event("sqs_s3_put")
+    event["Records"] = event["Records"][:1]
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(attempt)
+    return event
+
+
+def _fail_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest import service
+    from ingest.transform import TransformFailed
+
+    def out_of_memory(*_args: Any, **_kwargs: Any) -> None:
+        raise TransformFailed("DuckDB failed: Out of Memory Error: could not allocate block")
+
+    monkeypatch.setattr(service, "transform", out_of_memory)
+
+
+def test_out_of_memory_is_retried_then_quarantined_on_the_last_delivery(
+    lake: Lake, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake.land(PUT_KEY, sample.data)
+    _fail_conversion(monkeypatch)
+
+    for attempt in (1, 4):  # of the queue's 5 (MAX_RECEIVE_COUNT's default)
+        with pytest.raises(BatchProcessingError):  # the batch's one message failed: retried
+            invoke(_sqs_first_message(attempt))
+        assert lake.keys(CURATED, "_manifests/") == []  # nothing published, nothing claimed
+        assert lake.keys(QUARANTINE) == []
+
+    assert invoke(_sqs_first_message(5)) == {"batchItemFailures": []}
+    manifest = lake.manifest(PUT_KEY)
+    assert (manifest["status"], manifest["code"]) == ("quarantined", "exhausted")
+    assert "on 5 attempt(s)" in manifest["reason"]
+    assert "Out of Memory" in manifest["reason"]
+    assert lake.read(QUARANTINE, PUT_KEY) == sample.data  # the untouched copy
+    assert lake.read(LANDING, PUT_KEY) == sample.data  # and the source is still there
+
+
+def test_a_full_tmp_is_retried_then_quarantined(
+    lake: Lake, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from ingest.storage import S3Storage
+
+    lake.land(PUT_KEY, sample.data)
+
+    def disk_full(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(S3Storage, "download", disk_full)
+    with pytest.raises(BatchProcessingError):
+        invoke(_sqs_first_message(2))
+    assert invoke(_sqs_first_message(5)) == {"batchItemFailures": []}
+    manifest = lake.manifest(PUT_KEY)
+    assert manifest["code"] == "exhausted"
+    assert "more temporary disk than the function has" in manifest["reason"]
+
+
+def test_a_file_over_the_size_limit_is_quarantined_unread(
+    lake: Lake, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.storage import S3Storage
+
+    monkeypatch.setenv("MAX_OBJECT_BYTES", str(len(sample.data) - 1))
+    lake.land(PUT_KEY, sample.data)
+    downloads: list[str] = []
+    original = S3Storage.download
+    monkeypatch.setattr(
+        S3Storage,
+        "download",
+        lambda self, key, *a: downloads.append(key) or original(self, key, *a),
+    )
+    event = load_event("s3_put")
+    event["Records"][0]["s3"]["object"]["size"] = len(sample.data)  # as S3 announces it
+
+    (result,) = invoke(event)["results"]
+
+    assert (result["status"], result["code"]) == ("quarantined", "too_large")
+    assert f"the file is {len(sample.data):,} bytes" in result["reason"]
+    assert downloads == []  # not downloaded: it would not fit
+    assert lake.read(QUARANTINE, PUT_KEY) == sample.data
+    assert lake.read(LANDING, PUT_KEY) == sample.data
+
+
+def test_the_deadline_stops_the_work_retries_once_then_quarantines(
+    lake: Lake, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the invocation has 900 s left and keeps 900 s for reporting: the deadline is now
+    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "900")
+    lake.land(PUT_KEY, sample.data)
+
+    with pytest.raises(BatchProcessingError):
+        invoke(_sqs_first_message(1))
+    assert lake.keys(CURATED, "_manifests/") == []
+
+    assert invoke(_sqs_first_message(2)) == {"batchItemFailures": []}  # missed twice: given up
+    manifest = lake.manifest(PUT_KEY)
+    assert manifest["code"] == "exhausted"
+    assert "did not finish within the function's time limit" in manifest["reason"]
+
+
+def test_secrets_manager_unavailable_fails_the_message_and_a_retry_succeeds(
+    lake: Lake, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    lake.land(PUT_KEY, sample.data)
+    real = handler.key_from_secret
+
+    def unreachable(*_args: Any, **_kwargs: Any) -> Any:
+        raise EndpointConnectionError(endpoint_url="https://secretsmanager.example")
+
+    monkeypatch.setattr(handler, "key_from_secret", unreachable)
+    with pytest.raises(BatchProcessingError):
+        invoke(_sqs_first_message(1))
+    assert lake.keys(CURATED) == [] and lake.keys(QUARANTINE) == []
+
+    monkeypatch.setattr(handler, "key_from_secret", real)
+    handler.get_runtime.cache_clear()  # a new execution environment, or the secret back
+    assert invoke(_sqs_first_message(2)) == {"batchItemFailures": []}
+    assert_curated(lake, PUT_KEY, sample)
+
+
+def test_a_re_upload_while_the_first_is_still_processing_ends_with_the_new_version(
+    lake: Lake, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import service
+
+    lake.s3.put_bucket_versioning(Bucket=LANDING, VersioningConfiguration={"Status": "Enabled"})
+    first = lake.s3.put_object(Bucket=LANDING, Key=PUT_KEY, Body=sample.data)
+    smaller = b"".join(sample.data.splitlines(keepends=True)[:11])  # header + 10 rows
+    real_transform = service.transform
+    second: dict[str, Any] = {}
+
+    def re_uploaded_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if not second:  # while the first upload is being converted, a second one lands
+            second.update(lake.s3.put_object(Bucket=LANDING, Key=PUT_KEY, Body=smaller))
+            event = _sqs_first_message(1)
+            body = json.loads(event["Records"][0]["body"])
+            body["Records"][0]["s3"]["object"].update(
+                versionId=second["VersionId"], sequencer="0069289A3E5C1D7F99"
+            )
+            event["Records"][0]["body"] = json.dumps(body)
+            second["event"] = event
+            with pytest.raises(BatchProcessingError):  # busy: its message comes back later
+                invoke(event)
+        return real_transform(*args, **kwargs)
+
+    monkeypatch.setattr(service, "transform", re_uploaded_meanwhile)
+    event = _put_event_for(first["VersionId"], "0069289A3E5C1D7F42")
+    (result,) = invoke(event)["results"]
+    assert result["status"] == "curated"  # the first finished with what it had read
+    assert lake.manifest(PUT_KEY)["source"]["version_id"] == first["VersionId"]
+
+    assert invoke(second["event"]) == {"batchItemFailures": []}  # the redelivery
+    manifest = lake.manifest(PUT_KEY)
+    assert manifest["source"]["version_id"] == second["VersionId"]
+    assert manifest["rows"]["written"] == 10
+    assert len(lake.curated_rows(lake.parquet_keys())) == 10  # nothing of the first is left

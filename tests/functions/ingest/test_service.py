@@ -165,6 +165,39 @@ def test_some_bad_rows_go_to_quarantine_and_the_rest_is_curated(
     rejects = zones.quarantine.get_bytes("transactions/a.csv.rejected-rows.jsonl")
     assert rejects is not None and len(rejects.splitlines()) == 2
     assert m["quarantine"] == {"rejected_rows": "transactions/a.csv.rejected-rows.jsonl"}
+    assert m["rejected_rows"] == {"kept": 2, "cap": 10_000}
+    # each rejected row with its line (header line 1): T100 on 102, T101 on 103
+    assert [json.loads(r)["line"] for r in rejects.splitlines()] == [102, 103]
+
+
+def test_a_file_with_too_many_bad_rows_is_quarantined_with_its_rejected_rows(
+    ingest: Ingest, zones: Zones
+) -> None:
+    """3 good rows, 1 bad (25 % > 5 %): the file is quarantined whole. Its manifest counts
+    what happened to every row: none written, the 3 good ones quarantined with the file, the
+    bad one rejected, and its rejected-rows file says which line and why."""
+    data = csv_bytes([row(1), row(2), row(3, amount="x"), row(4)])
+    outcome = ingest("transactions/mostly.csv", data)
+    assert (outcome.status, outcome.code) == ("quarantined", "too_many_rejects")
+    m = manifest(zones, "transactions/mostly.csv")
+    assert m["rows"] == {
+        "read": 4,
+        "written": 0,
+        "rejected": 1,
+        "lines_rejected": 1,
+        "duplicates": 0,
+        "quarantined": 3,
+    }
+    rows = m["rows"]
+    assert rows["read"] == rows["written"] + rows["rejected"] + rows["duplicates"] + 3
+    assert m["outputs"] == []
+    key = "transactions/mostly.csv.rejected-rows.jsonl"
+    assert m["quarantine"]["rejected_rows"] == key
+    (reject,) = [json.loads(r) for r in (zones.quarantine.get_bytes(key) or b"").splitlines()]
+    assert (reject["line"], reject["reason"]) == (4, "amount: not a valid decimal")
+    assert reject["fields"]["transaction_id"] == "T3"
+    report = json.loads(zones.quarantine.get_bytes("transactions/mostly.csv.error.json") or b"")
+    assert report["rejected_rows"] == key
 
 
 def test_a_spreadsheet_title_above_the_header_is_skipped(ingest: Ingest, zones: Zones) -> None:

@@ -150,6 +150,54 @@ def test_bad_rows_are_counted_kept_and_explained(tmp_path: Path, key: HmacKey) -
     assert set(by_id) == {"T6", "T7", "T8", "T9", "T10"}
     assert by_id["T6"]["fields"]["amount"] == "abc"  # the raw row is kept to be fixed
     assert by_id["T8"]["line"] == 9 and by_id["T8"]["text"].startswith("T8,C1")
+    # every rejected row has its line (header = line 1), in line order
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (7, "amount: not a valid decimal"),
+        (8, "customer_id: missing"),
+        (9, "the line has fewer fields than the header"),
+        (10, "event_time: not a valid timestamp"),
+        (11, "is_refund: not a valid boolean"),
+    ]
+
+
+def test_rejected_rows_lines_after_a_quoted_break_and_a_blank_line(
+    tmp_path: Path, key: HmacKey
+) -> None:
+    """Typed rejects are numbered as DuckDB numbers the broken records' lines: a blank line
+    counts, a line break inside a quoted field does not start a line."""
+    multi = GOOD[1].replace("식품", '"식\n품"')  # a record over two physical lines
+    text = (
+        HEADER  # 1
+        + GOOD[0]  # 2
+        + multi  # 3
+        + BAD[0]  # 4: amount abc
+        + "\n"  # 5: blank
+        + BAD[2]  # 6: too few fields
+        + GOOD[2]  # 7
+        + BAD[3]  # 8: event_time yesterday
+    )
+    result = run(tmp_path, text, key)
+    assert (result.rows_read, result.rows_written, result.rows_rejected) == (6, 3, 3)
+    assert result.rejects_path is not None and result.rejects_kept == 3
+    rejects = [json.loads(line) for line in result.rejects_path.read_text("utf-8").splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (4, "amount: not a valid decimal"),
+        (6, "the line has fewer fields than the header"),
+        (8, "event_time: not a valid timestamp"),
+    ]
+
+
+def test_the_rejects_file_keeps_the_first_rows_up_to_the_cap(
+    tmp_path: Path, key: HmacKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import transform as transform_module
+
+    monkeypatch.setattr(transform_module, "REJECTED_ROWS_CAP", 2)
+    result = run(tmp_path, HEADER + "".join(GOOD + BAD), key)
+    assert result.rows_rejected == 5 and result.rejects_kept == 2  # all counted, 2 kept
+    assert result.rejects_path is not None
+    rejects = [json.loads(line) for line in result.rejects_path.read_text("utf-8").splitlines()]
+    assert [r["line"] for r in rejects] == [7, 8]
 
 
 def test_unterminated_quote_rejects_what_it_swallows(tmp_path: Path, key: HmacKey) -> None:
