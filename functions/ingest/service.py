@@ -39,6 +39,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -441,7 +442,8 @@ def _ingest(
                     rejects=result.rejects_path,
                 )
         except (UnreadableFile, TransformError, FileRejected) as exc:
-            step("quarantine")
+            with suppress(DeadlineExceeded):  # a file known to be bad is quarantined anyway
+                step("quarantine")
             rejects = exc.rejects if isinstance(exc, FileRejected) else None
             return _quarantine(
                 obj, zones, manifest, manifest_key, previous, exc.reason, exc.code, timings,
@@ -573,9 +575,11 @@ def _compact_keys(
     into the compacted index, when there were COMPACT_AFTER or more of them."""
     if len(known.keys.files) < keyindex.COMPACT_AFTER:
         return
-    listing = _key_listing(curated, contract.dataset, "")  # now, with this source's own file
+    now = _key_listing(curated, contract.dataset, "")  # with this source's own file
+    # a source replaced since its keys were read is left out: its new file is read next time
+    stable = {s: seen for s, seen in now.items() if s == sid or known.listing.get(s) == seen}
     target = tmp / "keys-compacted.parquet"
-    if keyindex.compact(known.keys, (sid, ours), listing, contract.key, target):
+    if keyindex.compact(known.keys, (sid, ours), stable, contract.key, target):
         curated.upload(
             target, layout.keys_compacted_key(contract.dataset), "application/vnd.apache.parquet"
         )
