@@ -33,7 +33,6 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -116,20 +115,6 @@ def _set_up(s3: Any, sqs: Any, secrets: Any) -> tuple[str, str]:
     return queue_url, str(secret["ARN"])
 
 
-@dataclass(frozen=True)
-class _Context:
-    function_name: str = "bench-ingest"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 3008
-    invoked_function_arn: str = "arn:aws:lambda:ap-northeast-2:000000000000:function:bench"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "bench"
-    log_stream_name: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
-
-
 def _sqs_event(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     """The event the Lambda service builds for one received message."""
     return {
@@ -155,6 +140,7 @@ def _worker(environment: dict[str, str], queue_url: str, results: Any) -> None:
     import boto3  # noqa: PLC0415 (after the environment is set)
 
     from ingest import handler  # noqa: PLC0415
+    from lakedrop.local import LocalContext  # noqa: PLC0415 (the context lakedrop drop passes)
 
     sqs = boto3.client("sqs")
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
@@ -171,7 +157,9 @@ def _worker(environment: dict[str, str], queue_url: str, results: Any) -> None:
         empty = 0
         message = received[0]
         try:
-            response = handler.lambda_handler(_sqs_event(message, queue_arn), _Context())
+            response = handler.lambda_handler(
+                _sqs_event(message, queue_arn), LocalContext(aws_request_id=str(uuid.uuid4()))
+            )
             failed = bool(response.get("batchItemFailures"))
         except Exception as exc:  # the whole batch (one message) failed: SQS redelivers
             results.append({"outcome": "failed", "error": type(exc).__name__})
