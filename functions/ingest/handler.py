@@ -227,7 +227,8 @@ def process(
     _record(outcome, info)
     if outcome.manifest_key and outcome.status != "skipped":
         _refresh_manifest_index(runtime.zones.curated)
-    if runtime.publisher is not None:  # after the manifest is final: the event announces it
+    # after the manifest is final: the event announces it (a skipped object changed nothing)
+    if runtime.publisher is not None and outcome.status != "skipped":
         runtime.publisher.publish(events.detail(outcome.manifest, outcome.manifest_key))
     return info
 
