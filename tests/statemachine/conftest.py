@@ -360,7 +360,9 @@ def aws(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             "HorizonDays": "90",
             "PublishFunctionArn": function,
             "AlertsTopicArn": topic,
-            "QuietSeconds": "3",
+            # longer than starting the debounce test's 30 executions takes on a loaded machine
+            # (at 3 s, one started late found itself newest and started a second run)
+            "QuietSeconds": "20",
         }
         assert os.environ["AWS_DEFAULT_REGION"] == REGION
         yield Aws(client("stepfunctions"), s3, sqs, glue, emr, queue_url, values, fakes)
