@@ -715,15 +715,12 @@ def _check_new_keys(
     them; the later one to get here is retried and then finds the other's keys.
     """
     fresh = []
-    for item in curated.list(layout.keys_index_prefix(contract.dataset)):
-        other = layout.sid_of_keys_index(item.key)
-        if other == sid or not item.key.endswith(".parquet"):
-            continue
-        if known.listing.get(other, (None, None))[0] == item.size:
-            continue
+    for other, seen in _key_listing(curated, contract.dataset, sid).items():
+        if known.listing.get(other) == seen:
+            continue  # read at the lookup, unchanged since
         path = folder / f"{other}.new.parquet"
         try:
-            curated.download(item.key, path)
+            curated.download(layout.keys_index_key(contract.dataset, other), path)
         except FileNotFoundError:
             continue
         fresh.append(path)

@@ -38,7 +38,7 @@ class ObjectInfo:
 class Storage(Protocol):
     uri: str
 
-    def head(self, key: str) -> ObjectInfo | None: ...
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None: ...
     def download(self, key: str, path: Path, version_id: str | None = None) -> ObjectInfo: ...
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None: ...
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
@@ -90,7 +90,8 @@ class LocalStorage:
     def location(self, key: str) -> str:
         return str(self._path(key))
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        """A folder keeps one version of a file: ``version_id`` is not looked at."""
         path = self._path(key)
         if not path.is_file():
             return None
@@ -219,36 +220,15 @@ class S3Storage:
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        """The object (or its version ``version_id``); None when there is no such object."""
         try:
-            response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return ObjectInfo(
-            key,
-            response["ContentLength"],
-            etag=response.get("ETag", "").strip('"') or None,
-            version_id=response.get("VersionId"),
-            last_modified=response["LastModified"].timestamp(),
-        )
-
-    def download(self, key: str, path: Path, version_id: str | None = None) -> ObjectInfo:
-        """The object, or the version ``version_id`` of it (FileNotFoundError when gone)."""
-        info = self._head_version(key, version_id) if version_id else self.head(key)
-        if info is None:
-            raise FileNotFoundError(f"{key} is not in {self.uri}")
-        extra = {"VersionId": info.version_id} if info.version_id else None
-        # download_file streams in ranged parts: memory stays bounded whatever the size
-        self.client.download_file(self.bucket, self._key(key), str(path), ExtraArgs=extra)
-        return info
-
-    def _head_version(self, key: str, version_id: str) -> ObjectInfo | None:
-        try:
-            response = self.client.head_object(
-                Bucket=self.bucket, Key=self._key(key), VersionId=version_id
-            )
+            if version_id:
+                response = self.client.head_object(
+                    Bucket=self.bucket, Key=self._key(key), VersionId=version_id
+                )
+            else:
+                response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except self.client.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             # a deleted version, or a version id of another object: 404 / 400
@@ -260,7 +240,18 @@ class S3Storage:
             response["ContentLength"],
             etag=response.get("ETag", "").strip('"') or None,
             version_id=response.get("VersionId") or version_id,
+            last_modified=response["LastModified"].timestamp(),
         )
+
+    def download(self, key: str, path: Path, version_id: str | None = None) -> ObjectInfo:
+        """The object, or the version ``version_id`` of it (FileNotFoundError when gone)."""
+        info = self.head(key, version_id)
+        if info is None:
+            raise FileNotFoundError(f"{key} is not in {self.uri}")
+        extra = {"VersionId": info.version_id} if info.version_id else None
+        # download_file streams in ranged parts: memory stays bounded whatever the size
+        self.client.download_file(self.bucket, self._key(key), str(path), ExtraArgs=extra)
+        return info
 
     def upload(self, path: Path, key: str, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else None

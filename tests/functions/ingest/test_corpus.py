@@ -37,21 +37,8 @@ from ingest.contracts import ContractRegistry
 from ingest.pseudonymise import HmacKey
 from ingest.service import QUARANTINE_CODES, LandedObject, Options, Outcome, Zones, ingest_object
 from ingest.sniff import MAX_COLUMNS, SAMPLE_BYTES
+from lakedrop.generate import COLUMNS
 
-COLUMNS = (
-    "transaction_id",
-    "customer_id",
-    "customer_name",
-    "email",
-    "phone",
-    "event_time",
-    "amount",
-    "quantity",
-    "category",
-    "channel",
-    "country",
-    "is_refund",
-)
 HEADER = ",".join(COLUMNS)
 KOREAN_HEADER = "거래번호,고객번호,고객명,이메일,전화번호,거래일시,금액,수량"
 BOMB_LIMIT = 64 << 20  # Options.max_object_bytes for the gzip bomb (Settings: 3 GB)
