@@ -79,6 +79,15 @@ def _strip_sql(value_sql: str) -> str:
     return f"regexp_replace({value_sql}, '^{_SPACE}+|{_SPACE}+$', '', 'g')"
 
 
+def blank_sql(value_sql: str) -> str:
+    """SQL: the value is NULL or whitespace of any kind, i.e. nothing is left to pseudonymise.
+
+    The same whitespace ``normalise_sql`` strips (a required PII field of a tab or a no-break
+    space has no value, and must not become a NULL pseudonym in a required column).
+    """
+    return f"({value_sql} IS NULL OR regexp_full_match({value_sql}, '{_SPACE}*'))"
+
+
 def normalise_sql(normaliser: str | None, value_sql: str) -> str:
     """SQL normalising a raw value before it is hashed (NULL when nothing is left)."""
     v = _strip_sql(value_sql)

@@ -10,8 +10,10 @@ in-memory database (DuckDB spills it to ``work_dir`` beyond the memory limit):
    only). Structural errors (ragged rows, unterminated quotes, bad UTF-8) are collected by
    DuckDB's ``store_rejects``.
 2. *pseudonymise*: for each ``hmac`` column, normalise and hash its *distinct* values once.
-3. *write*: one zstd Parquet file per partition (the event's local month or day), each from the
-   stored rows of that partition joined to their pseudonyms, rows in the order of the CSV.
+3. *write*: zstd Parquet files per partition (the event's local month or day: one file, or a
+   few for a big partition), each from a range of the stored rows of that partition joined to
+   their pseudonyms, rows in the order of the CSV. Every file of a dataset has the same
+   schema (all columns OPTIONAL; required ones are checked to hold no null).
 4. *rejects*: rejected rows (with their reasons) as JSON lines for quarantine.
 
 Reconciliation: rows_read = rows_written + rows_rejected, checked before anything is published.
@@ -43,6 +45,7 @@ from ingest.pseudonymise import (
     PADS_TABLE,
     PSEUDONYM_HEX_CHARS,
     HmacKey,
+    blank_sql,
     hmac_sql,
     lower_in_python_sql,
     normalise,
@@ -96,6 +99,9 @@ DICTIONARY_LIMIT = 1_000
 # are first sorted by partition, instead of every partition's write reading most of the table.
 CLUSTER_SLACK = 3
 _BLOCK_ROWS = 122_880  # DuckDB's row group size for the stored table (the unit zone maps cover)
+# A partition with more good rows than this is written as several files, in parallel (one
+# month of a 1 GB export is ~8 M rows: 4 files of ~65 MB; docs/performance.md).
+PIECE_ROWS = 16 * _BLOCK_ROWS
 
 
 class TransformError(ValueError):
@@ -317,7 +323,7 @@ class _Judge:
                 continue
             if column.pii == "hmac":
                 if column.required:
-                    oks.append(f"NOT {_blank(raw)}")
+                    oks.append(f"NOT {blank_sql(raw)}")
             elif column.required:
                 oks.append(f"{name} IS NOT NULL")
             elif column.type != "string":
@@ -337,7 +343,7 @@ class _Judge:
             i = position.get(column.name)
             if column.pii == "drop" or i is None:
                 continue
-            blank = _blank(f"c{i}")
+            blank = blank_sql(f"c{i}") if column.pii == "hmac" else _blank(f"c{i}")
             if column.required:
                 checks.append(f"CASE WHEN {blank} THEN {_lit(column.name + ': missing')} END")
             if column.pii != "hmac" and column.type != "string":
@@ -621,21 +627,77 @@ def _instant_sqls(
     return sqls
 
 
-def _write_source(con: duckdb.DuckDBPyConnection, partitions: int) -> str:
-    """The table the partitions are written from: the stored rows, or a copy sorted by partition.
+@dataclass(frozen=True)
+class _Piece:
+    """The rows of one output file: a partition's good rows with ``lo <= rowid < hi``."""
 
-    Each partition's write filters on ``_part``; DuckDB skips the row groups whose zone map
-    excludes it. That only works when the rows are roughly in partition order, so count how
-    many (row group, partition) pairs there are: the write reads about that many row groups.
+    part: str  # the partition's first day as DuckDB spells it (for the filter)
+    label: str  # its folder value (``2025-06``)
+    n: int  # the file's number within the partition
+    lo: int
+    hi: int
+
+
+def _write_plan(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract
+) -> tuple[str, list[_Piece]]:
+    """The table the files are written from, and the files: each a range of its row ids.
+
+    Each write filters on ``_part`` and a row-id range; DuckDB skips the row groups outside
+    both by their zone maps. That only works when the rows are roughly in partition order, so
+    count how many (row group, partition) pairs there are: a partition's write reads about
+    that many row groups. Too many, and a copy sorted by partition is written from instead.
+
+    A partition of more than ``PIECE_ROWS`` good rows is cut, at row-group boundaries, into
+    files of at least that many rows (a short remainder joins the last one), so that the
+    files of one big partition are written in parallel, one thread each, without sorting.
+    The cut depends on the data only: the same file gives the same files on any machine.
     """
-    pairs, groups = con.execute(
-        f"SELECT count(DISTINCT (rowid // {_BLOCK_ROWS}, {PART})), "
-        f"count(DISTINCT rowid // {_BLOCK_ROWS}) FROM {ROWS} WHERE {GOOD}"
-    ).fetchall()[0]
-    if pairs <= CLUSTER_SLACK * groups + partitions:
-        return ROWS
-    con.execute(f"CREATE TABLE _sorted AS SELECT * FROM {ROWS} WHERE {GOOD} ORDER BY {PART}, rowid")
-    return "_sorted"
+    fmt = "%Y-%m-%d" if contract.partition.grain == "day" else "%Y-%m"
+    source = ROWS
+    blocks = _blocks(con, source)
+    groups = len({block for _part, block, _rows in blocks})
+    partitions = len({part for part, _block, _rows in blocks})
+    if len(blocks) > CLUSTER_SLACK * groups + partitions:
+        con.execute(
+            f"CREATE TABLE _sorted AS SELECT * FROM {ROWS} WHERE {GOOD} ORDER BY {PART}, rowid"
+        )
+        source = "_sorted"
+        blocks = _blocks(con, source)
+    labels = dict(
+        con.execute(
+            f"SELECT DISTINCT {PART}::VARCHAR, strftime({PART}, {_lit(fmt)}) FROM {source} "
+            f"WHERE {GOOD}"
+        ).fetchall()
+    )
+    pieces: list[_Piece] = []
+    cuts: dict[str, list[list[int]]] = {}  # part -> [[lo, hi, rows], ...]
+    for part, block, rows in blocks:
+        ranges = cuts.setdefault(part, [])
+        lo, hi = block * _BLOCK_ROWS, (block + 1) * _BLOCK_ROWS
+        if ranges and ranges[-1][2] < PIECE_ROWS:
+            ranges[-1][1:] = [hi, ranges[-1][2] + rows]
+        else:
+            ranges.append([lo, hi, rows])
+    for part in sorted(cuts):
+        ranges = cuts[part]
+        if len(ranges) > 1 and ranges[-1][2] < PIECE_ROWS // 2:
+            last = ranges.pop()
+            ranges[-1][1:] = [last[1], ranges[-1][2] + last[2]]
+        for n, (lo, hi, _rows) in enumerate(ranges):
+            pieces.append(_Piece(part, labels[part], n, lo, hi))
+    return source, pieces
+
+
+def _blocks(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[str, int, int]]:
+    """(partition, row group, good rows) of the stored rows, in partition and row order."""
+    return [
+        (str(part), int(block), int(rows))
+        for part, block, rows in con.execute(
+            f"SELECT {PART}::VARCHAR, rowid // {_BLOCK_ROWS} AS b, count(*) FROM {source} "
+            f"WHERE {GOOD} GROUP BY ALL ORDER BY 1, 2"
+        ).fetchall()
+    ]
 
 
 def _output_sql(
@@ -672,45 +734,50 @@ def _write_partitions(
     sid: str,
     unique_key: bool,
 ) -> None:
-    """One Parquet file per partition, ``<key>=<value>/<sid>-0.parquet``, rows in file order.
+    """Parquet files per partition, ``<key>=<value>/<sid>-<n>.parquet``, rows in file order
+    (one file, ``n`` = 0, unless the partition is big: see ``_write_plan``).
 
     DuckDB's own ``PARTITION_BY`` sorts and buffers every flush by partition; on 10 M rows it
     took twice as long as the same rows written to one file, memory limit or not
     (docs/performance.md). A ``COPY`` per partition keeps DuckDB's plain single-file writer.
     """
-    fmt = "%Y-%m-%d" if contract.partition.grain == "day" else "%Y-%m"
-    # (the partition's date as DuckDB spells it, for the filter; its label, for the folder)
-    parts: list[tuple[str, str]] = con.execute(
-        f"SELECT DISTINCT {PART}::VARCHAR, strftime({PART}, {_lit(fmt)}) FROM {ROWS} "
-        f"WHERE {GOOD} ORDER BY 1"
-    ).fetchall()
-    source = _write_source(con, len(parts))
+    source, pieces = _write_plan(con, contract)
     selects, join = _output_sql(con, contract, source, unique_key)
-    kept = [c.name for c in contract.columns if c.pii != "drop"]
-    cluster = [_q(c) for c in contract.cluster_by if c in kept]
+    kept = [c for c in contract.columns if c.pii != "drop"]
+    cluster = [_q(c) for c in contract.cluster_by if c in {k.name for k in kept}]
     threads = _scalar(con, "SELECT current_setting('threads')")
     # Byte-identical output needs a fixed row order. A scan keeps the table's (the file's)
-    # order on any number of threads, but DuckDB's parallel hash join does not. So partitions
-    # are written by one thread each, as many at a time as there are threads; a file with a
-    # single partition gets all threads and an explicit ORDER BY of the original position
-    # (measured on 2 M rows: 3-20 % more write time).
-    writers = min(threads, len(parts))
+    # order on any number of threads, but DuckDB's parallel hash join does not. So files are
+    # written by one thread each, as many at a time as there are threads; a file that is the
+    # only one gets all threads and an explicit ORDER BY of the original position (measured
+    # on 2 M rows: 3-20 % more write time).
+    writers = min(threads, len(pieces))
     by_position = writers == 1 and threads > 1
     order = ""
     if cluster or by_position:
         order = f"ORDER BY {', '.join([*cluster, '_n'])}"
+    # The same Parquet schema for every file of a dataset, whatever its values: every column
+    # OPTIONAL. DuckDB writes a column REQUIRED when it knows no value is missing (a clean file)
+    # and OPTIONAL otherwise, and has no option to say which; a CASE it cannot fold keeps them
+    # all OPTIONAL. The contract's required columns are never null all the same (checked on
+    # the written files, ``_collect_outputs``).
+    written = ", ".join(
+        f"CASE WHEN _n IS NOT NULL THEN {_q(c.name)} END AS {_q(c.name)}" for c in kept
+    )
     statements = []
-    for part, label in parts:
+    for piece in pieces:
         target = out_dir / layout.curated_key(
-            contract.dataset, contract.partition.key, label, sid, 0
+            contract.dataset, contract.partition.key, piece.label, sid, piece.n
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         statements.append(f"""
             COPY (
-                SELECT * EXCLUDE (_n) FROM (
+                SELECT {written} FROM (
                     SELECT {", ".join(selects)}, r.rowid AS _n
                     FROM {source} AS r {join}
-                    WHERE r.{REJECT} IS NULL AND r.{DUP} IS NULL AND r.{PART} = {_lit(part)}::DATE
+                    WHERE r.{REJECT} IS NULL AND r.{DUP} IS NULL
+                      AND r.{PART} = {_lit(piece.part)}::DATE
+                      AND r.rowid >= {piece.lo} AND r.rowid < {piece.hi}
                 )
                 {order}
             ) TO {_lit(str(target))} (
@@ -1084,12 +1151,29 @@ def transform(
 def _collect_outputs(
     con: duckdb.DuckDBPyConnection, out_dir: Path, contract: DatasetContract
 ) -> tuple[OutputFile, ...]:
+    """The written files, each checked to hold no null in a required column.
+
+    The schema cannot say so (every column is OPTIONAL, see ``_write_partitions``): the
+    files' own null counts do, at the cost of reading their footers.
+    """
     outputs = []
     prefix = contract.partition.key + "="
+    required = [c.name for c in contract.columns if c.required and c.pii != "drop"]
     for path in sorted(out_dir.rglob("*.parquet")):
         partition = path.parent.name.removeprefix(prefix)
         rows = _scalar(con, f"SELECT count(*) FROM read_parquet({_lit(str(path))})")
         key = path.relative_to(out_dir).as_posix()
+        for name in required:
+            nulls = _scalar(
+                con,
+                "SELECT coalesce(sum(stats_null_count), 0) "
+                f"FROM parquet_metadata({_lit(str(path))}) WHERE path_in_schema = {_lit(name)}",
+            )
+            if nulls:
+                raise TransformError(
+                    f"{nulls} rows of {key} have no {name}, which the contract requires",
+                    "reconciliation",
+                )
         outputs.append(OutputFile(path, key, partition, rows, path.stat().st_size))
     return tuple(outputs)
 

@@ -499,3 +499,109 @@ columns:
     with pytest.raises(ContractError, match=r"columns\[1\]\(n\)\.round: round applies to decimal"):
         parse_contract(text, "t.yaml")
     assert parse_contract(text.replace("integer", "decimal"), "t.yaml").columns[1].round
+
+
+# --- one schema per dataset, required PII never blank, big partitions in several files --------
+
+
+def test_every_file_of_a_dataset_has_the_same_all_optional_schema(
+    tmp_path: Path, key: HmacKey
+) -> None:
+    # a clean file (no value missing anywhere) and one with gaps (T4: no email, phone, quantity,
+    # is_refund): DuckDB on its own writes REQUIRED for the first and OPTIONAL for the second
+    clean = run(tmp_path, HEADER + GOOD[0] + GOOD[1], key, "clean.csv")
+    gaps = run(tmp_path, HEADER + "".join(GOOD + BAD), key, "gaps.csv")
+    schemas = {pq.read_schema(o.path).remove_metadata() for o in clean.outputs + gaps.outputs}
+    assert len(schemas) == 1
+    (schema,) = schemas
+    assert all(f.nullable for f in schema)
+    assert len(schema) == 12  # transaction_id ... is_refund
+
+
+@pytest.mark.parametrize("blank", ["\t", "\u00a0", "\u3000", " \t "])
+def test_a_required_pii_field_of_whitespace_is_missing_not_a_null_pseudonym(
+    tmp_path: Path, key: HmacKey, blank: str
+) -> None:
+    # normalising strips every kind of whitespace: nothing is left to pseudonymise, so the
+    # row has no customer and is rejected (it used to be written with customer_id NULL)
+    row = f"T99,{blank},x,a@b.c,,2025-06-03 10:00:00,1,1,식품,online,KR,N\n"
+    result = run(tmp_path, HEADER + GOOD[0] + row, key)
+    assert (result.rows_read, result.rows_written, result.rows_rejected) == (2, 1, 1)
+    assert result.reject_reasons == {"customer_id: missing": 1}
+    assert list(read_rows(result)) == ["T1"]
+
+
+def test_a_null_in_a_required_column_of_a_written_file_stops_the_file(tmp_path: Path) -> None:
+    # the guard behind the schema: a written file is checked against the contract
+    import duckdb
+
+    from ingest.transform import _collect_outputs
+
+    contract = ContractRegistry().get("transactions")
+    assert contract is not None
+    out = tmp_path / "out" / "transactions" / "event_month=2025-06"
+    out.mkdir(parents=True)
+    pq.write_table(
+        pa.table({"transaction_id": ["T1", "T2"], "customer_id": ["c", None]}),
+        out / "abc-0.parquet",
+    )
+    with duckdb.connect() as con, pytest.raises(TransformError) as caught:
+        _collect_outputs(con, tmp_path / "out", contract)
+    assert caught.value.code == "reconciliation"
+    assert "1 rows of transactions/event_month=2025-06/abc-0.parquet have no customer_id" in (
+        caught.value.reason
+    )
+
+
+def _month_rows(n: int) -> str:
+    return "".join(
+        f"T{i},C{i % 7},name {i % 7},c{i % 7}@x.kr,,2025-06-{1 + i % 28:02d} 10:00:00,"
+        f"{i},1,식품,online,KR,N\n"
+        for i in range(n)
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (200, [40, 40, 40, 40, 40]),  # 20 groups of 10 rows, files of 4 groups
+        (210, [40, 40, 40, 40, 50]),  # a remainder under half a file joins the last one
+        (225, [40, 40, 40, 40, 40, 25]),  # one of at least half a file stands alone
+        (35, [35]),
+    ],
+)
+def test_a_big_partition_is_written_as_several_files_in_file_order(
+    tmp_path: Path, key: HmacKey, monkeypatch: pytest.MonkeyPatch, rows: int, expected: list[int]
+) -> None:
+    # the cut is by groups of stored rows: made small here so that a small file shows it
+    import ingest.transform as module
+
+    monkeypatch.setattr(module, "_BLOCK_ROWS", 10)
+    monkeypatch.setattr(module, "PIECE_ROWS", 40)
+    text = HEADER + _month_rows(rows)
+    first = run(tmp_path, text, key, "a.csv")
+    assert [o.path.name for o in first.outputs] == [f"abc-{n}.parquet" for n in range(len(expected))]
+    assert [o.rows for o in first.outputs] == expected
+    assert {o.partition for o in first.outputs} == {"2025-06"}
+    ids = [i for o in first.outputs for i in pq.read_table(o.path)["transaction_id"].to_pylist()]
+    assert ids == [f"T{i}" for i in range(rows)]  # every row once, in the CSV's order
+    second = run(tmp_path, text, key, "b.csv")
+    assert [o.path.read_bytes() for o in first.outputs] == [
+        o.path.read_bytes() for o in second.outputs
+    ]
+
+
+def test_rejected_rows_do_not_count_towards_a_file(
+    tmp_path: Path, key: HmacKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.transform as module
+
+    monkeypatch.setattr(module, "_BLOCK_ROWS", 10)
+    monkeypatch.setattr(module, "PIECE_ROWS", 40)
+    lines = _month_rows(100).splitlines(keepends=True)
+    for i in range(0, 40):  # the first 40 rows lose their amount: 60 good rows are left
+        lines[i] = lines[i].replace(f",{i},1,식품", ",abc,1,식품")
+    result = run(tmp_path, HEADER + "".join(lines), key)
+    assert result.rows_rejected == 40
+    # groups 0-3 have no good row; groups 4-7 make a file of 40, groups 8-9 (20) stand alone
+    assert [o.rows for o in result.outputs] == [40, 20]
