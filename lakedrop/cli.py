@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import os
 import shutil
@@ -584,6 +585,23 @@ def _ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
     return False
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """For the child, before it runs: on Linux, have it SIGTERMed when this process dies, even
+    by SIGKILL (the OOM killer, ``kill -9``), which no handler here can forward. The C
+    library is looked up here, in the parent: the child only makes the call."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return set_death_signal
+
+
 def _serve(
     command: list[str], env: dict[str, str], cwd: Path, url: str, *, open_browser: bool
 ) -> int:
@@ -591,9 +609,17 @@ def _serve(
 
     SIGTERM and SIGHUP sent to ``lakedrop report`` (``kill PID``, a closed terminal, a service
     manager) are forwarded to the server, and the server is stopped whatever way this process
-    leaves: a later start finds the port free. Ctrl-C reaches both (one process group).
+    leaves (on Linux even when it is killed with SIGKILL: ``_death_signal``): a later start
+    finds the port free. Ctrl-C reaches both (one process group).
     """
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL)  # noqa: S603
+    # (preexec_fn: this command starts no threads before it; the function only calls prctl)
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        command,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_death_signal(),  # noqa: PLW1509
+    )
 
     def forward(signum: int, _frame: object) -> None:
         if process.poll() is None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,36 @@ def test_report_starts_unattended_and_stops_with_sigterm(lake: LocalLake, tmp_pa
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_report_server_stops_when_the_wrapper_is_killed(lake: LocalLake, tmp_path: Path) -> None:
+    """`kill -9` on `lakedrop report` (no handler runs): the Streamlit server goes too, and the
+    port is free for the next start."""
+    port = _free_port()
+    process, _log = _start_unattended(lake, tmp_path, port)
+    try:
+        _wait_healthy(process, port, 30)
+        (server,) = _children(process.pid)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while Path(f"/proc/{server}").exists() and _state(server) != "Z":
+            assert time.monotonic() < deadline, "the server outlived the killed wrapper"
+            time.sleep(0.1)
+        deadline = time.monotonic() + 15
+        while not _port_free(port):
+            assert time.monotonic() < deadline, f"port {port} still taken"
+            time.sleep(0.2)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (Z: exited, not yet reaped by init), "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return ""
