@@ -701,10 +701,10 @@ def _blocks(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[str, int,
 
 
 def _output_sql(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, source: str, unique_key: bool
+    contract: DatasetContract, instants: dict[str, str], unique_key: bool
 ) -> tuple[list[str], str]:
-    """The written columns of the stored rows ``r`` of ``source``, and the pseudonym join."""
-    instants = _instant_sqls(con, contract, source)
+    """The written columns of stored rows ``r``, and the pseudonym join (``instants``: from
+    ``_instant_sqls``)."""
     selects: list[str] = []
     for column in contract.columns:
         if column.pii == "drop":
@@ -741,8 +741,10 @@ def _write_partitions(
     took twice as long as the same rows written to one file, memory limit or not
     (docs/performance.md). A ``COPY`` per partition keeps DuckDB's plain single-file writer.
     """
+    # first: it may move rows whose local time a clock change skipped to another partition
+    instants = _instant_sqls(con, contract, ROWS)
     source, pieces = _write_plan(con, contract)
-    selects, join = _output_sql(con, contract, source, unique_key)
+    selects, join = _output_sql(contract, instants, unique_key)
     kept = [c for c in contract.columns if c.pii != "drop"]
     cluster = [_q(c) for c in contract.cluster_by if c in {k.name for k in kept}]
     threads = _scalar(con, "SELECT current_setting('threads')")
@@ -868,7 +870,7 @@ def _judge_duplicates(
         return Duplicates()
     by_source = {str(sid): int(n) for sid, n in counted}
     within = by_source.pop("", 0)
-    selects, join = _output_sql(con, contract, ROWS, unique_key)
+    selects, join = _output_sql(contract, _instant_sqls(con, contract, ROWS), unique_key)
     kept = [c.name for c in contract.columns if c.pii != "drop"]
     _, on = _key_sql(contract, "d")
     con.execute(
@@ -1159,7 +1161,8 @@ def _collect_outputs(
     outputs = []
     prefix = contract.partition.key + "="
     required = [c.name for c in contract.columns if c.required and c.pii != "drop"]
-    for path in sorted(out_dir.rglob("*.parquet")):
+    # by partition, then by file number (``-10`` after ``-9``): the rows in the file's order
+    for path in sorted(out_dir.rglob("*.parquet"), key=_file_order):
         partition = path.parent.name.removeprefix(prefix)
         rows = _scalar(con, f"SELECT count(*) FROM read_parquet({_lit(str(path))})")
         key = path.relative_to(out_dir).as_posix()
@@ -1176,6 +1179,10 @@ def _collect_outputs(
                 )
         outputs.append(OutputFile(path, key, partition, rows, path.stat().st_size))
     return tuple(outputs)
+
+
+def _file_order(path: Path) -> tuple[str, int]:
+    return path.parent.name, int(path.stem.rsplit("-", 1)[1])
 
 
 # The rejects file keeps the first this many rejected rows (by line); the manifest says how

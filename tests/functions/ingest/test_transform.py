@@ -568,6 +568,7 @@ def _month_rows(n: int) -> str:
         (210, [40, 40, 40, 40, 50]),  # a remainder under half a file joins the last one
         (225, [40, 40, 40, 40, 40, 25]),  # one of at least half a file stands alone
         (35, [35]),
+        (480, [40] * 12),  # listed -0, -1, ..., -9, -10, -11: the rows' order
     ],
 )
 def test_a_big_partition_is_written_as_several_files_in_file_order(
@@ -605,3 +606,24 @@ def test_rejected_rows_do_not_count_towards_a_file(
     assert result.rows_rejected == 40
     # groups 0-3 have no good row; groups 4-7 make a file of 40, groups 8-9 (20) stand alone
     assert [o.rows for o in result.outputs] == [40, 20]
+
+
+def test_a_time_a_clock_change_skipped_moves_with_its_row_into_the_next_file(
+    tmp_path: Path, key: HmacKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kiritimati skipped 1994-12-31 (UTC-10 → UTC+14): 12:00 that day is 1995-01-01 12:00.
+    # Row 10 (the last of the first group of stored rows) moves to January, where no other
+    # row of its group is: it must still be written (found by benchmarks/transform_equivalence.py)
+    import ingest.transform as module
+
+    monkeypatch.setattr(module, "_BLOCK_ROWS", 10)
+    monkeypatch.setattr(module, "PIECE_ROWS", 40)
+    times = ["1994-12-30 10:00:00"] * 9 + ["1994-12-31 12:00:00"] + ["1995-01-02 10:00:00"] * 10
+    text = HEADER + "".join(
+        f"T{i},C1,kim,k@x.kr,,{t},1,1,식품,online,KR,N\n" for i, t in enumerate(times)
+    )
+    result = run(tmp_path, text, key, timezone="Pacific/Kiritimati")
+    assert [(o.partition, o.rows) for o in result.outputs] == [("1994-12", 9), ("1995-01", 11)]
+    moved = read_rows(result)["T9"]
+    assert moved["month"] == "1995-01"
+    assert moved["event_time"] == _utc(1994, 12, 31, 22, 0)  # 1995-01-01 12:00 at UTC+14
