@@ -430,7 +430,6 @@ def _ingest(
                 on_step=step,
                 known_keys=known.keys,
                 earlier_rows=partial(_earlier_rows, zones.curated, str(dataset), tmp / "earlier"),
-                count=prepared.count,
                 deadline=options.deadline,
             )
             timings["transform"] = time.perf_counter() - t

@@ -420,7 +420,6 @@ class Prepared:
 
     path: Path  # the source itself (plain UTF-8), or its UTF-8 copy
     fmt: SourceFormat  # the source's format; the encoding may have been re-decided
-    count: RecordCount | None  # None for the source itself: not read to the end here
 
     @property
     def readable_fmt(self) -> SourceFormat:
@@ -431,14 +430,18 @@ class Prepared:
 
 
 def prepare(path: Path, fmt: SourceFormat, target: Path, max_bytes: int | None = None) -> Prepared:
-    """One streaming pass over the whole file: count its records; decompress and transcode.
+    """One streaming pass over the whole file: decompress and transcode.
 
     A plain UTF-8 file is read where it is (no copy), and only up to its first non-ASCII
     byte: a file judged UTF-8 from an all-ASCII sample is checked there. When that text is not
     UTF-8 but, say, CP949, the encoding is decided again there and the file is transcoded
     (its ASCII start is the same in either encoding): the whole file decides, and only that
-    part of it is read twice. Any other file is written to ``target`` as plain UTF-8 and its
-    records are counted on the way; a plain UTF-8 file's are counted by the transform.
+    part of it is read twice. Any other file is written to ``target`` as plain UTF-8.
+
+    Records are not counted here: the transform counts what it reads (the source or its
+    copy) in a thread while DuckDB parses it. Counting on the way made a CP949 file's pass
+    half as fast (79 against 150 MB/s, ``benchmarks/ingest_workloads.py --decoders``), all
+    of it before DuckDB started.
 
     Raises UnreadableFile when a byte sequence is invalid in the encoding (naming the byte's
     offset in the decompressed text), when a gzip stream breaks off after the sample, or
@@ -470,7 +473,6 @@ class _Pass:
         self.copy = always_copy or fmt.compression is not None or not fmt.duckdb_readable
         # until a non-ASCII byte is seen, "utf-8" may be a guess from an all-ASCII sample
         self.checking = fmt.duckdb_readable
-        self.counter = RecordCounter(fmt)
         self.decoder: codecs.IncrementalDecoder | None = None
         if not fmt.duckdb_readable:
             self.decoder = codecs.getincrementaldecoder(fmt.encoding)(errors="strict")
@@ -507,9 +509,7 @@ class _Pass:
         finally:
             if sink is not None:
                 sink.close()
-        if not self.copy:  # the transform counts, in a thread while DuckDB parses
-            return Prepared(self.path, self.fmt, None)
-        return Prepared(self.target, self.fmt, self.counter.result())
+        return Prepared(self.target if self.copy else self.path, self.fmt)
 
     def _write(self, chunk: bytes, sink: BinaryIO | None, final: bool = False) -> None:
         if self.decoder is None:
@@ -535,7 +535,6 @@ class _Pass:
                 ) from exc
         if sink is not None:
             sink.write(out)
-            self.counter.feed(out)
 
     def _check(self, chunk: bytes, sink: BinaryIO | None) -> BinaryIO | None:
         """The first non-ASCII bytes of a file judged UTF-8: UTF-8 indeed, or another encoding?"""
@@ -564,7 +563,6 @@ class _Pass:
                 size = self.offset
                 while size > 0 and (block := source.read(min(size, CHUNK_BYTES))):
                     sink.write(block)
-                    self.counter.feed(block)
                     size -= len(block)
         return sink
 

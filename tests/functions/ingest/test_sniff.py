@@ -16,6 +16,7 @@ from ingest.sniff import (
     RecordCount,
     SourceFormat,
     UnreadableFile,
+    count_records,
     prepare,
     sniff,
     transcode_to_utf8,
@@ -530,7 +531,7 @@ def test_cp949_past_the_sample_is_decided_from_the_whole_file(
     assert prepared.fmt.encoding == "cp949"
     assert prepared.path == tmp_path / "utf8.csv"
     assert prepared.path.read_bytes().decode("utf-8") == text
-    assert prepared.count == RecordCount(20_002)
+    assert count_records(prepared.path, prepared.readable_fmt) == RecordCount(20_002)
     assert prepared.readable_fmt.duckdb_readable
     assert prepared.readable_fmt.compression is None
 
@@ -541,15 +542,14 @@ def test_utf8_korean_past_the_sample_stays_utf8_and_is_not_copied(tmp_path: Path
     prepared = prepare(path, sniff(path), tmp_path / "utf8.csv")
     assert (prepared.fmt.encoding, prepared.path) == ("utf-8", path)
     assert not (tmp_path / "utf8.csv").exists()
-    assert prepared.count is None  # read up to its first Korean only; the transform counts
 
 
-def test_a_gzipped_utf8_file_is_decompressed_once_and_counted(tmp_path: Path) -> None:
+def test_a_gzipped_utf8_file_is_decompressed_once(tmp_path: Path) -> None:
     text = _csv(KOREAN, ROWS * 1000)
     path = _write(tmp_path / "f.csv.gz", text.encode(), gzipped=True)
     prepared = prepare(path, sniff(path), tmp_path / "plain.csv")
     assert prepared.path.read_bytes().decode("utf-8") == text
-    assert prepared.count == RecordCount(3000)
+    assert count_records(prepared.path, prepared.readable_fmt) == RecordCount(3000)
 
 
 def test_a_truncated_gzip_is_bad_gzip(tmp_path: Path) -> None:
