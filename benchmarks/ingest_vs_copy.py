@@ -33,8 +33,9 @@ With ``--key-cost`` it also runs ``ingest-nokey``: the same transform with the c
 finding repeated keys costs (the key lookup against earlier sources is not included: the
 benchmark lake has none).
 
-Time is measured inside the child around the work only (not interpreter start-up); peak RSS
-and CPU time come from ``os.wait4`` for that child. With ``--repeat`` every engine runs that
+Time is measured inside the child around the work only (not interpreter start-up); CPU time
+comes from ``os.wait4`` for that child, peak RSS from the child itself (``own_peak_rss``:
+wait4's would count the parent's peak in). With ``--repeat`` every engine runs that
 many times, interleaved, and the best time counts (the machine may be shared: the load
 average before each run is recorded). Results are printed as a table with PASS/FAIL against
 the targets and written as JSON to ``benchmarks/out/``. Repeated ingest runs are also
@@ -48,11 +49,13 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +65,7 @@ import duckdb
 from ingest.contracts import ContractRegistry, map_header
 from ingest.pseudonymise import PADS_TABLE, PSEUDONYM_HEX_CHARS, HmacKey, hmac_sql
 from ingest.settings import Settings
-from ingest.sniff import sniff
+from ingest.sniff import prepare, sniff
 from ingest.transform import DICTIONARY_LIMIT, transform
 from lakedrop.generate import GenerateSpec, generate
 
@@ -78,12 +81,12 @@ RSS_GROWTH_MAX = 0.10
 RSS_GROWTH_SLACK = 64 << 20
 
 
-def _generate(path: Path, rows: int) -> None:
-    print(f"generating {rows:,} rows into {path} ...", flush=True)
+def _generate(path: Path, spec: GenerateSpec) -> None:
+    print(f"generating {spec.rows:,} rows into {path} ...", flush=True)
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    generate(partial, GenerateSpec(rows=rows))
+    generate(partial, spec)
     partial.replace(path)
     print(f"  {path.stat().st_size / 1e6:,.0f} MB in {time.perf_counter() - started:.0f} s")
 
@@ -98,8 +101,17 @@ def _child_plain(csv: Path, out: Path) -> dict[str, Any]:
 
 
 def _child_ingest(
-    csv: Path, out: Path, memory_limit: str, threads: int | None, keyed: bool = True
+    csv: Path,
+    out: Path,
+    memory_limit: str,
+    threads: int | None,
+    keyed: bool = True,
+    as_service: bool = False,
 ) -> dict[str, Any]:
+    """The transform as the Lambda calls it. ``as_service`` adds what ``ingest.service`` does
+    before it (steps ``sniff`` and ``decode``): the header found by the contract's required
+    names, and ``sniff.prepare``, which transcodes a file DuckDB cannot read (CP949, gzip) to
+    a UTF-8 copy."""
     contract = ContractRegistry().get("transactions")
     if contract is None:
         raise SystemExit("the transactions contract is missing")
@@ -117,8 +129,17 @@ def _child_ingest(
     work = out / "work"
     work.mkdir()
     started = time.perf_counter()
-    fmt = sniff(csv)
+    if as_service:  # as ingest.service._ingest (its _names_required, then _utf8_copy)
+        on_step("sniff")
+        fmt = sniff(csv, is_header=lambda f: not map_header(contract, list(f)).missing_required)
+    else:
+        fmt = sniff(csv)
     mapping = map_header(contract, list(fmt.header))
+    if as_service:
+        on_step("decode")
+        max_bytes = Settings.model_fields["max_object_bytes"].default
+        prepared = prepare(csv, fmt, work / "source-utf8.csv", max_bytes)
+        csv, fmt = prepared.path, prepared.readable_fmt
     result = transform(
         csv,
         fmt,
@@ -139,7 +160,12 @@ def _child_ingest(
         "seconds": seconds,
         "steps": steps,
         "files": files,
-        "rows": {"read": result.rows_read, "written": result.rows_written},
+        "rows": {
+            "read": result.rows_read,
+            "written": result.rows_written,
+            "rejected": result.rows_rejected,
+            "duplicates": result.duplicates.rows,
+        },
     }
 
 
@@ -147,21 +173,25 @@ FLOOR_ENGINES = ("floor-join", "floor-distinct", "floor-store")
 PII_COLUMNS = ("customer_id", "customer_name", "email", "phone")
 
 
-def _child_floor(engine: str, csv: Path, out: Path, memory_limit: str) -> dict[str, Any]:
-    """One part of the floor (module docstring, d-f); only the part itself is timed."""
+def _child_floor(
+    engine: str, csv: Path, out: Path, memory_limit: str, pii_columns: tuple[str, ...] = PII_COLUMNS
+) -> dict[str, Any]:
+    """One part of the floor (module docstring, d-f); only the part itself is timed.
+    ``pii_columns``: the file's names of the four PII columns (a Korean header has others)."""
+    columns = tuple('"' + c.replace('"', '""') + '"' for c in pii_columns)
     target = out / f"{engine}.parquet"
     config: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(out / "spill")}
     if engine == "floor-store":
         config["memory_limit"] = memory_limit
     with duckdb.connect(config=config) as con:
         source = f"read_csv('{csv}')"
-        pii = ", ".join(PII_COLUMNS)
+        pii = ", ".join(columns)
         if engine == "floor-join":
             ipad, opad = HmacKey(KEY).pads()
             pads = f"CREATE TABLE {PADS_TABLE} AS SELECT $1::BLOB AS ipad, $2::BLOB AS opad"
             con.execute(pads, [ipad, opad])
             hashed = ", ".join(
-                f"{hmac_sql(f'{c}::VARCHAR')}[:{PSEUDONYM_HEX_CHARS}] AS {c}" for c in PII_COLUMNS
+                f"{hmac_sql(f'{c}::VARCHAR')}[:{PSEUDONYM_HEX_CHARS}] AS {c}" for c in columns
             )
             con.execute(
                 f"CREATE TABLE p AS SELECT hash({pii}) AS k, {hashed} "
@@ -169,10 +199,10 @@ def _child_floor(engine: str, csv: Path, out: Path, memory_limit: str) -> dict[s
             )
         started = time.perf_counter()
         if engine == "floor-join":
-            replaced = ", ".join(f"p.{c} AS {c}" for c in PII_COLUMNS)
+            replaced = ", ".join(f"p.{c} AS {c}" for c in columns)
             con.execute(
                 f"COPY (SELECT r.* REPLACE ({replaced}) FROM {source} AS r "
-                f"JOIN p ON hash({', '.join('r.' + c for c in PII_COLUMNS)}) = p.k) "
+                f"JOIN p ON hash({', '.join('r.' + c for c in columns)}) = p.k) "
                 f"TO '{target}' (FORMAT parquet, COMPRESSION zstd, "
                 f"DICTIONARY_SIZE_LIMIT {DICTIONARY_LIMIT})"
             )
@@ -193,11 +223,37 @@ def _digest(path: Path) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "sha256": sha.hexdigest()}
 
 
-def _run_child(engine: str, csv: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one engine in a fresh interpreter; its own peak RSS and CPU time via wait4."""
+def own_peak_rss() -> int | None:
+    """This process's own peak RSS in bytes (Linux), for a child to report to ``_run_child``.
+
+    ``wait4``'s ``ru_maxrss`` of a child is at least its parent's peak RSS: the child starts as
+    a vfork of the parent, and exec records the parent's memory high-water mark in the child's
+    (Linux ``exec_mmap``); a parent that generated a large CSV in-process would set a floor
+    under every engine. ``VmHWM`` is the high-water mark of the child's own memory since exec;
+    what its own subprocesses (``iconv``) reached counts too."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            own = int(line.split()[1]) * 1024
+            return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+    return None
+
+
+def _run_child(
+    engine: str,
+    csv: Path,
+    args: argparse.Namespace,
+    script: str = __file__,
+    extra: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run one engine in a fresh interpreter; its own peak RSS and CPU time via wait4.
+    ``script`` (this one, or another benchmark reusing this) does the work with ``--child``."""
     out = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-", dir=args.data_dir))
-    command = [sys.executable, __file__, "--child", engine, "--csv", str(csv), "--out", str(out)]
-    command += ["--memory-limit", args.memory_limit]
+    command = [sys.executable, script, "--child", engine, "--csv", str(csv), "--out", str(out)]
+    command += ["--memory-limit", args.memory_limit, *extra]
     if args.threads:
         command += ["--threads", str(args.threads)]
     load = os.getloadavg()[0]
@@ -212,7 +268,8 @@ def _run_child(engine: str, csv: Path, args: argparse.Namespace) -> dict[str, An
     result.update(
         engine=engine,
         csv=str(csv),
-        peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
+        # the child's own figure (own_peak_rss); wait4's counts the parent's in (Linux: KiB)
+        peak_rss_bytes=result.pop("own_peak_rss_bytes", None) or usage.ru_maxrss * 1024,
         cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
         load_before=round(load, 2),
         output_bytes=sum(f["bytes"] for f in result["files"].values()),
@@ -365,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             keyed = args.child != "ingest-nokey"
             result = _child_ingest(args.csv, args.out, args.memory_limit, args.threads, keyed)
-        print(json.dumps(result))
+        print(json.dumps({**result, "own_peak_rss_bytes": own_peak_rss()}))
         return 0
 
     args.data_dir = args.data_dir.resolve()
@@ -380,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     for rows in sorted(set(files.values()), reverse=True):  # plain and ingest share one file
         csv = args.data_dir / f"transactions-{rows}.csv"
         if not (args.reuse and csv.exists()):
-            _generate(csv, rows)
+            _generate(csv, GenerateSpec(rows=rows))
     runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in files}
     for n in range(args.repeat):
         for engine in files:
