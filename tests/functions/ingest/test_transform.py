@@ -581,7 +581,9 @@ def test_a_big_partition_is_written_as_several_files_in_file_order(
     monkeypatch.setattr(module, "PIECE_ROWS", 40)
     text = HEADER + _month_rows(rows)
     first = run(tmp_path, text, key, "a.csv")
-    assert [o.path.name for o in first.outputs] == [f"abc-{n}.parquet" for n in range(len(expected))]
+    assert [o.path.name for o in first.outputs] == [
+        f"abc-{n}.parquet" for n in range(len(expected))
+    ]
     assert [o.rows for o in first.outputs] == expected
     assert {o.partition for o in first.outputs} == {"2025-06"}
     ids = [i for o in first.outputs for i in pq.read_table(o.path)["transaction_id"].to_pylist()]
