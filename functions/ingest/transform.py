@@ -99,8 +99,8 @@ DICTIONARY_LIMIT = 1_000
 # are first sorted by partition, instead of every partition's write reading most of the table.
 CLUSTER_SLACK = 3
 _BLOCK_ROWS = 122_880  # DuckDB's row group size for the stored table (the unit zone maps cover)
-# A partition with more good rows than this is written as several files, in parallel (one
-# month of a 1 GB export is ~8 M rows: 4 files of ~65 MB; docs/performance.md).
+# A partition with more good rows than this is written as several files (one month of a 1 GB
+# export is ~8 M rows: 4 files of ~60 MB; docs/performance.md).
 PIECE_ROWS = 16 * _BLOCK_ROWS
 
 
@@ -649,9 +649,10 @@ def _write_plan(
     that many row groups. Too many, and a copy sorted by partition is written from instead.
 
     A partition of more than ``PIECE_ROWS`` good rows is cut, at row-group boundaries, into
-    files of at least that many rows (a short remainder joins the last one), so that the
-    files of one big partition are written in parallel, one thread each, without sorting.
-    The cut depends on the data only: the same file gives the same files on any machine.
+    files of at least that many rows (a short remainder joins the last one): each file's
+    ORDER BY sorts at most a piece, and readers get files of ~65-130 MB rather than one of a
+    whole month. The cut depends on the data only: the same file gives the same files on
+    any machine.
     """
     fmt = "%Y-%m-%d" if contract.partition.grain == "day" else "%Y-%m"
     source = ROWS
@@ -747,17 +748,14 @@ def _write_partitions(
     selects, join = _output_sql(contract, instants, unique_key)
     kept = [c for c in contract.columns if c.pii != "drop"]
     cluster = [_q(c) for c in contract.cluster_by if c in {k.name for k in kept}]
-    threads = _scalar(con, "SELECT current_setting('threads')")
-    # Byte-identical output needs a fixed row order. A scan keeps the table's (the file's)
-    # order on any number of threads, but DuckDB's parallel hash join does not. So files are
-    # written by one thread each, as many at a time as there are threads; a file that is the
-    # only one gets all threads and an explicit ORDER BY of the original position (measured
-    # on 2 M rows: 3-20 % more write time).
-    writers = min(threads, len(pieces))
-    by_position = writers == 1 and threads > 1
-    order = ""
-    if cluster or by_position:
-        order = f"ORDER BY {', '.join([*cluster, '_n'])}"
+    # Byte-identical output needs a fixed row order: every file is written ORDER BY the rows'
+    # stored position (the file's order). DuckDB's hash join does not keep its probe side's
+    # order, on several threads nor on one: writing each file on one thread, two at a time,
+    # without the ORDER BY gave other row orders on each run for 24.5 M rows (~300 k
+    # customers) in one month, where 8.2 M did not; with it, two sorts at a time ran out of
+    # memory at 700MB. So files are written one at a time, each with all threads
+    # (docs/performance.md, "Issue 16").
+    order = f"ORDER BY {', '.join([*cluster, '_n'])}"
     # The same Parquet schema for every file of a dataset, whatever its values: every column
     # OPTIONAL. DuckDB writes a column REQUIRED when it knows no value is missing (a clean file)
     # and OPTIONAL otherwise, and has no option to say which; a CASE it cannot fold keeps them
@@ -787,21 +785,14 @@ def _write_partitions(
             )
         """)
 
-    def write(statement: str) -> None:
-        with _cursor(con) as cursor:  # a connection of its own: the time zone is per session
-            cursor.execute(f"SET TimeZone = {_lit(contract.timezone)}")
-            cursor.execute(statement)
-
     # the CSV-sized table is the probe side; the small pseudonym table the hash table
     con.execute("SET disabled_optimizers = 'build_side_probe_side'")
-    if writers > 1:
-        con.execute("SET threads = 1")  # the setting is per database: each query gets one
     try:
-        with ThreadPoolExecutor(max_workers=writers) as pool:
-            for done in [pool.submit(write, statement) for statement in statements]:
-                done.result()
+        with _cursor(con) as cursor:  # a connection of its own: the time zone is per session
+            cursor.execute(f"SET TimeZone = {_lit(contract.timezone)}")
+            for statement in statements:
+                cursor.execute(statement)
     finally:
-        con.execute(f"SET threads = {threads}")
         con.execute("RESET disabled_optimizers")
 
 

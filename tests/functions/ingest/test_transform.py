@@ -63,12 +63,19 @@ EXPECTED = {
 
 
 def run(
-    tmp_path: Path, text: str, key: HmacKey, name: str = "in.csv", timezone: str | None = None
+    tmp_path: Path,
+    text: str,
+    key: HmacKey,
+    name: str = "in.csv",
+    timezone: str | None = None,
+    cluster_by: tuple[str, ...] = (),
 ) -> TransformResult:
     contract = ContractRegistry().get("transactions")
     assert contract is not None
     if timezone is not None:
         contract = contract.model_copy(update={"timezone": timezone})
+    if cluster_by:
+        contract = contract.model_copy(update={"cluster_by": cluster_by})
     source = tmp_path / name
     source.write_text(text, encoding="utf-8")
     fmt = sniff(source)
@@ -629,3 +636,25 @@ def test_a_time_a_clock_change_skipped_moves_with_its_row_into_the_next_file(
     moved = read_rows(result)["T9"]
     assert moved["month"] == "1995-01"
     assert moved["event_time"] == _utc(1994, 12, 31, 22, 0)  # 1995-01-01 12:00 at UTC+14
+
+
+@pytest.mark.parametrize("pieces", [False, True])
+def test_cluster_by_sorts_each_file_by_the_written_value_then_by_line(
+    tmp_path: Path, key: HmacKey, monkeypatch: pytest.MonkeyPatch, pieces: bool
+) -> None:
+    import ingest.transform as module
+
+    if pieces:  # two files for the month: each sorted on its own
+        monkeypatch.setattr(module, "_BLOCK_ROWS", 10)
+        monkeypatch.setattr(module, "PIECE_ROWS", 20)
+    text = HEADER + _month_rows(40)  # customers C0..C6 in turn (i % 7)
+    result = run(tmp_path, text, key, cluster_by=("customer_id",))
+    files = [pq.read_table(o.path).to_pylist() for o in result.outputs]
+    assert len(files) == (2 if pieces else 1)
+    first = 0
+    for rows in files:
+        numbers = range(first, first + len(rows))
+        # the written (pseudonymised) customer_id, then the CSV's order among equals
+        expected = sorted(numbers, key=lambda i: (P(f"C{i % 7}"), i))
+        assert [r["transaction_id"] for r in rows] == [f"T{i}" for i in expected]
+        first += len(rows)
