@@ -373,17 +373,6 @@ def _file_facts(path: Path) -> tuple[Json, list[list[Any]]]:
     return facts, [list(row) for row in zip(*columns, strict=True)]
 
 
-def _raw_keys(headers: tuple[str, ...]) -> list[str]:
-    """The rejected rows' field names (as ``transform._unique_keys`` makes them)."""
-    keys: list[str] = []
-    for i, header in enumerate(headers):
-        key = header or f"column {i + 1}"
-        while key in keys:
-            key = f"{key} ({i + 1})"
-        keys.append(key)
-    return keys
-
-
 def _jsonl(path: Path | None) -> list[Any]:
     if path is None or not path.exists():
         return []
@@ -414,7 +403,7 @@ def _run_one(source: Path, spec: Json, zone: str, work: Path, out: Path) -> Json
     from ingest.contracts import ContractRegistry, map_header  # noqa: PLC0415
     from ingest.pseudonymise import HmacKey  # noqa: PLC0415
     from ingest.sniff import MAX_COLUMNS, UnreadableFile, prepare, sniff  # noqa: PLC0415
-    from ingest.transform import TransformError, transform  # noqa: PLC0415
+    from ingest.transform import TransformError, _unique_keys, transform  # noqa: PLC0415
 
     contract = ContractRegistry().get("transactions")
     if contract is None:
@@ -431,7 +420,7 @@ def _run_one(source: Path, spec: Json, zone: str, work: Path, out: Path) -> Json
             raise _Stop("header", "missing_column", ", ".join(mapping.missing_required))
         if mapping.duplicates:
             raise _Stop("header", "duplicate_column", ", ".join(sorted(set(mapping.duplicates))))
-        keys = _raw_keys(mapping.source_headers)
+        keys = _unique_keys(mapping.source_headers)  # the rejected rows' field names
         record["raw_keys"] = {
             c.name: keys[i] for i, c in enumerate(mapping.columns) if c is not None
         }
