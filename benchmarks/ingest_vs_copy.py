@@ -335,14 +335,7 @@ def _report(
     loads = [r["load_before"] for r in results.values()]
     print(f"\n  load average before runs: {min(loads)}-{max(loads)} on {os.cpu_count()} CPUs")
     return {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "duckdb": _duckdb_version(),
-        },
+        **run_info(),
         "settings": {"memory_limit": args.memory_limit, "threads": args.threads},
         "targets": {
             "time_ratio_max": TIME_RATIO_MAX,
@@ -372,6 +365,21 @@ def _floor(results: dict[str, dict[str, Any]], plain_seconds: float) -> dict[str
         f"(target {TIME_RATIO_MAX}x = {TIME_RATIO_MAX * plain_seconds:.2f} s)"
     )
     return {"seconds": seconds, "ratio": seconds / plain_seconds}
+
+
+def run_info(**versions: str | None) -> dict[str, Any]:
+    """When, the command and the machine, for a benchmark's JSON (``versions``: more packages)."""
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "duckdb": _duckdb_version(),
+            **versions,
+        },
+    }
 
 
 def _duckdb_version() -> str:

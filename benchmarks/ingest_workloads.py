@@ -71,7 +71,6 @@ import importlib
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -101,12 +100,12 @@ from ingest_vs_copy import (
     _child_ingest,
     _child_plain,
     _digest,
-    _duckdb_version,
     _generate,
     _lambda_defaults,
     _run_child,
     _verdict,
     own_peak_rss,
+    run_info,
 )
 
 from ingest.contracts import ContractRegistry, DatasetContract, map_header
@@ -726,15 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n  load average before runs: {min(loads)}-{max(loads)} on {os.cpu_count()} CPUs")
 
     report = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "duckdb": _duckdb_version(),
-            **{p: _version(p) for p in ("polars", "pandas", "pyarrow", "awswrangler")},
-        },
+        **run_info(**{p: _version(p) for p in ("polars", "pandas", "pyarrow", "awswrangler")}),
         "settings": {
             "memory_limit": args.memory_limit,
             "threads": args.threads,

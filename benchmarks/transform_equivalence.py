@@ -69,6 +69,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lakedrop.generate import COLUMNS
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out"
 ZONES = ("Asia/Seoul", "Europe/Paris", "America/Santiago", "UTC")
@@ -86,10 +88,7 @@ Json = dict[str, Any]
 
 # --- inputs ----------------------------------------------------------------------------------
 
-EDGE_HEADER = (
-    "transaction_id,customer_id,customer_name,email,phone,event_time,amount,quantity,"
-    "category,channel,country,is_refund"
-)
+EDGE_HEADER = ",".join(COLUMNS)
 BASE = {
     "customer_id": "C1",
     "customer_name": "김민수",

@@ -24,6 +24,7 @@ the choices made here.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import threading
@@ -34,6 +35,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -456,25 +458,13 @@ def _sanitised_duckdb_errors(deadline: float | None = None) -> Iterator[None]:
         raise TransformFailed(f"DuckDB failed: {_safe_duckdb_message(exc)}") from None
 
 
-# The cursors a connection's work runs on besides the connection itself (the writes' threads):
-# an interrupt of a connection does not reach its cursors, so they are interrupted one by one.
-_CURSORS: dict[int, list[duckdb.DuckDBPyConnection]] = {}
-
-
-def _cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    cursor = con.cursor()
-    _CURSORS.setdefault(id(con), []).append(cursor)
-    return cursor
-
-
 @contextmanager
 def _interrupt_at(con: duckdb.DuckDBPyConnection, deadline: float | None) -> Iterator[None]:
     """Interrupt the connection's running queries at ``deadline`` (``time.monotonic()``)."""
 
     def interrupt() -> None:
-        for connection in [con, *_CURSORS.get(id(con), [])]:
-            with suppress(duckdb.Error):  # a cursor already closed
-                connection.interrupt()
+        with suppress(duckdb.Error):  # the connection already closed
+            con.interrupt()
 
     timer = None
     if deadline is not None:
@@ -486,7 +476,6 @@ def _interrupt_at(con: duckdb.DuckDBPyConnection, deadline: float | None) -> Ite
     finally:
         if timer is not None:
             timer.cancel()
-        _CURSORS.pop(id(con), None)
 
 
 def _build_pseudonyms(
@@ -654,49 +643,49 @@ def _write_plan(
     whole month. The cut depends on the data only: the same file gives the same files on
     any machine.
     """
-    fmt = "%Y-%m-%d" if contract.partition.grain == "day" else "%Y-%m"
     source = ROWS
-    blocks = _blocks(con, source)
-    groups = len({block for _part, block, _rows in blocks})
-    partitions = len({part for part, _block, _rows in blocks})
+    blocks = _blocks(con, contract, source)
+    groups = len({block.group for block in blocks})
+    partitions = len({block.part for block in blocks})
     if len(blocks) > CLUSTER_SLACK * groups + partitions:
         con.execute(
             f"CREATE TABLE _sorted AS SELECT * FROM {ROWS} WHERE {GOOD} ORDER BY {PART}, rowid"
         )
         source = "_sorted"
-        blocks = _blocks(con, source)
-    labels = dict(
-        con.execute(
-            f"SELECT DISTINCT {PART}::VARCHAR, strftime({PART}, {_lit(fmt)}) FROM {source} "
-            f"WHERE {GOOD}"
-        ).fetchall()
-    )
+        blocks = _blocks(con, contract, source)
     pieces: list[_Piece] = []
-    cuts: dict[str, list[list[int]]] = {}  # part -> [[lo, hi, rows], ...]
-    for part, block, rows in blocks:
-        ranges = cuts.setdefault(part, [])
-        lo, hi = block * _BLOCK_ROWS, (block + 1) * _BLOCK_ROWS
-        if ranges and ranges[-1][2] < PIECE_ROWS:
-            ranges[-1][1:] = [hi, ranges[-1][2] + rows]
-        else:
-            ranges.append([lo, hi, rows])
-    for part in sorted(cuts):
-        ranges = cuts[part]
-        if len(ranges) > 1 and ranges[-1][2] < PIECE_ROWS // 2:
-            last = ranges.pop()
-            ranges[-1][1:] = [last[1], ranges[-1][2] + last[2]]
-        for n, (lo, hi, _rows) in enumerate(ranges):
-            pieces.append(_Piece(part, labels[part], n, lo, hi))
+    for (part, label), run in itertools.groupby(blocks, key=lambda b: (b.part, b.label)):
+        cuts: list[list[int]] = []  # [first group, last group, rows] of each file
+        for block in run:
+            if cuts and cuts[-1][2] < PIECE_ROWS:
+                cuts[-1][1] = block.group
+                cuts[-1][2] += block.rows
+            else:
+                cuts.append([block.group, block.group, block.rows])
+        if len(cuts) > 1 and cuts[-1][2] < PIECE_ROWS // 2:
+            _first, last, rows = cuts.pop()
+            cuts[-1][1] = last
+            cuts[-1][2] += rows
+        for n, (first, last, _rows) in enumerate(cuts):
+            pieces.append(_Piece(part, label, n, first * _BLOCK_ROWS, (last + 1) * _BLOCK_ROWS))
     return source, pieces
 
 
-def _blocks(con: duckdb.DuckDBPyConnection, source: str) -> list[tuple[str, int, int]]:
-    """(partition, row group, good rows) of the stored rows, in partition and row order."""
+class _Block(NamedTuple):
+    part: str  # the partition's first day as DuckDB spells it
+    label: str  # its folder value
+    group: int  # the stored row group (``rowid // _BLOCK_ROWS``)
+    rows: int  # good rows of the partition in the group
+
+
+def _blocks(con: duckdb.DuckDBPyConnection, contract: DatasetContract, source: str) -> list[_Block]:
+    """The good rows of each (partition, row group) of ``source``, in partition and row order."""
+    fmt = "%Y-%m-%d" if contract.partition.grain == "day" else "%Y-%m"
     return [
-        (str(part), int(block), int(rows))
-        for part, block, rows in con.execute(
-            f"SELECT {PART}::VARCHAR, rowid // {_BLOCK_ROWS} AS b, count(*) FROM {source} "
-            f"WHERE {GOOD} GROUP BY ALL ORDER BY 1, 2"
+        _Block(str(part), str(label), int(group), int(rows))
+        for part, label, group, rows in con.execute(
+            f"SELECT {PART}::VARCHAR, strftime({PART}, {_lit(fmt)}), rowid // {_BLOCK_ROWS}, "
+            f"count(*) FROM {source} WHERE {GOOD} GROUP BY {PART}, 3 ORDER BY {PART}, 3"
         ).fetchall()
     ]
 
@@ -733,7 +722,7 @@ def _write_partitions(
     contract: DatasetContract,
     out_dir: Path,
     sid: str,
-    unique_key: bool,
+    output: tuple[list[str], str],
 ) -> None:
     """Parquet files per partition, ``<key>=<value>/<sid>-<n>.parquet``, rows in file order
     (one file, ``n`` = 0, unless the partition is big: see ``_write_plan``).
@@ -741,11 +730,11 @@ def _write_partitions(
     DuckDB's own ``PARTITION_BY`` sorts and buffers every flush by partition; on 10 M rows it
     took twice as long as the same rows written to one file, memory limit or not
     (docs/performance.md). A ``COPY`` per partition keeps DuckDB's plain single-file writer.
+    ``output`` is ``_output_sql``'s: worked out before the plan, which cuts the partitions as
+    ``_instant_sqls`` left them.
     """
-    # first: it may move rows whose local time a clock change skipped to another partition
-    instants = _instant_sqls(con, contract, ROWS)
     source, pieces = _write_plan(con, contract)
-    selects, join = _output_sql(contract, instants, unique_key)
+    selects, join = output
     kept = [c for c in contract.columns if c.pii != "drop"]
     cluster = [_q(c) for c in contract.cluster_by if c in {k.name for k in kept}]
     # Byte-identical output needs a fixed row order: every file is written ORDER BY the rows'
@@ -764,13 +753,15 @@ def _write_partitions(
     written = ", ".join(
         f"CASE WHEN _n IS NOT NULL THEN {_q(c.name)} END AS {_q(c.name)}" for c in kept
     )
-    statements = []
-    for piece in pieces:
-        target = out_dir / layout.curated_key(
-            contract.dataset, contract.partition.key, piece.label, sid, piece.n
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        statements.append(f"""
+    # the CSV-sized table is the probe side; the small pseudonym table the hash table
+    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    try:
+        for piece in pieces:
+            target = out_dir / layout.curated_key(
+                contract.dataset, contract.partition.key, piece.label, sid, piece.n
+            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"""
             COPY (
                 SELECT {written} FROM (
                     SELECT {", ".join(selects)}, r.rowid AS _n
@@ -784,14 +775,6 @@ def _write_partitions(
                 FORMAT parquet, COMPRESSION zstd, DICTIONARY_SIZE_LIMIT {DICTIONARY_LIMIT}
             )
         """)
-
-    # the CSV-sized table is the probe side; the small pseudonym table the hash table
-    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
-    try:
-        with _cursor(con) as cursor:  # a connection of its own: the time zone is per session
-            cursor.execute(f"SET TimeZone = {_lit(contract.timezone)}")
-            for statement in statements:
-                cursor.execute(statement)
     finally:
         con.execute("RESET disabled_optimizers")
 
@@ -843,7 +826,7 @@ def _mark_duplicates(
 def _judge_duplicates(
     con: duckdb.DuckDBPyConnection,
     contract: DatasetContract,
-    unique_key: bool,
+    output: tuple[list[str], str],
     earlier_rows: EarlierRows | None,
     conflicts_path: Path,
 ) -> Duplicates:
@@ -861,7 +844,7 @@ def _judge_duplicates(
         return Duplicates()
     by_source = {str(sid): int(n) for sid, n in counted}
     within = by_source.pop("", 0)
-    selects, join = _output_sql(contract, _instant_sqls(con, contract, ROWS), unique_key)
+    selects, join = output  # ``_output_sql``'s
     kept = [c.name for c in contract.columns if c.pii != "drop"]
     _, on = _key_sql(contract, "d")
     con.execute(
@@ -1093,17 +1076,20 @@ def transform(
         distinct, unrecognised, unique_key = (
             _build_pseudonyms(con, contract) if contract.hmac_columns else ({}, 0, True)
         )
+        # before the write plan: it may move rows whose local time a clock change skipped
+        # to another partition
+        output = _output_sql(contract, _instant_sqls(con, contract, ROWS), unique_key)
         duplicates = Duplicates()
         if contract.key:
             duplicates = _judge_duplicates(
-                con, contract, unique_key, earlier_rows, work_dir / "conflicting-rows.jsonl"
+                con, contract, output, earlier_rows, work_dir / "conflicting-rows.jsonl"
             )
 
         step("write")
         out_dir.mkdir(parents=True, exist_ok=True)
         rows_written = parsed - typed_rejected - duplicates.rows
         if rows_written:
-            _write_partitions(con, contract, out_dir, sid, unique_key)
+            _write_partitions(con, contract, out_dir, sid, output)
         outputs = _collect_outputs(con, out_dir, contract)
         if sum(o.rows for o in outputs) != rows_written:
             raise TransformError(
@@ -1157,17 +1143,18 @@ def _collect_outputs(
         partition = path.parent.name.removeprefix(prefix)
         rows = _scalar(con, f"SELECT count(*) FROM read_parquet({_lit(str(path))})")
         key = path.relative_to(out_dir).as_posix()
-        for name in required:
-            nulls = _scalar(
-                con,
-                "SELECT coalesce(sum(stats_null_count), 0) "
-                f"FROM parquet_metadata({_lit(str(path))}) WHERE path_in_schema = {_lit(name)}",
+        missing = con.execute(
+            "SELECT path_in_schema, sum(stats_null_count) AS n "
+            f"FROM parquet_metadata({_lit(str(path))}) WHERE path_in_schema IN "
+            f"({', '.join(_lit(name) for name in required) or 'NULL'}) "
+            "GROUP BY ALL HAVING n > 0 ORDER BY 1"
+        ).fetchall()
+        if missing:
+            name, nulls = missing[0]
+            raise TransformError(
+                f"{nulls} rows of {key} have no {name}, which the contract requires",
+                "reconciliation",
             )
-            if nulls:
-                raise TransformError(
-                    f"{nulls} rows of {key} have no {name}, which the contract requires",
-                    "reconciliation",
-                )
         outputs.append(OutputFile(path, key, partition, rows, path.stat().st_size))
     return tuple(outputs)
 
